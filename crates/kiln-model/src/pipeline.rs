@@ -1,0 +1,185 @@
+//! The fitted pipeline: input columns → [`Step`]s → features → estimator → predictions.
+
+use kiln_core::Table;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::PredictError;
+use crate::estimator::{FittedEstimator, RawOutput};
+use crate::matrix::{CsrMatrix, DenseMatrix, Features};
+use crate::preprocess::{Step, StepInput};
+
+/// What the model predicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Task {
+    /// Labels, sorted as scikit-learn's `classes_` (string order).
+    Classification { target: String, classes: Vec<String> },
+    Regression { target: String },
+}
+
+impl Task {
+    #[must_use]
+    pub fn target(&self) -> &str {
+        match self {
+            Self::Classification { target, .. } | Self::Regression { target } => target,
+        }
+    }
+}
+
+/// How a model input column is read, for the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    Numeric,
+    Categorical,
+    Text,
+}
+
+/// One input column of the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputColumn {
+    pub name: String,
+    pub kind: InputKind,
+    /// Whether a value may be missing (an imputer fills it).
+    pub optional: bool,
+}
+
+/// A fitted pipeline: everything needed to turn an input table into predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub task: Task,
+    pub inputs: Vec<InputColumn>,
+    pub steps: Vec<Step>,
+    pub estimator: FittedEstimator,
+}
+
+/// Predictions for a batch of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    Classes {
+        /// Index into the task's classes, per row.
+        index: Vec<usize>,
+        /// Class probabilities (`None` for estimators without them, such as LinearSVC).
+        proba: Option<DenseMatrix>,
+        /// Decision values or probabilities, one column per class (for ROC curves).
+        scores: DenseMatrix,
+    },
+    Values(Vec<f64>),
+}
+
+impl Pipeline {
+    /// Names of the features the estimator sees, in order.
+    #[must_use]
+    pub fn feature_names(&self) -> Vec<String> {
+        self.steps.iter().flat_map(Step::feature_names).collect()
+    }
+
+    /// Whether the estimator can give class probabilities.
+    #[must_use]
+    pub fn has_proba(&self) -> bool {
+        matches!(self.task, Task::Classification { .. }) && !matches!(self.estimator, FittedEstimator::LinearSvc(_))
+    }
+
+    /// Turns the table's input columns into the estimator's features. Text makes the result
+    /// sparse; otherwise it is dense.
+    ///
+    /// # Errors
+    /// A missing column, a value that is not a number, or a missing value without an imputer.
+    pub fn transform(&self, table: &Table) -> Result<Features, PredictError> {
+        let inputs: Vec<StepInput> = self.steps.iter().map(|s| s.input(table)).collect::<Result<_, _>>()?;
+        let mut bases = Vec::with_capacity(self.steps.len());
+        let mut width = 0usize;
+        for s in &self.steps {
+            bases.push(u32::try_from(width).map_err(|_| PredictError::TooWide(width))?);
+            width += s.width();
+        }
+        let n = table.n_rows();
+        let rows: Vec<Vec<(u32, f64)>> = (0..n)
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                let mut row = Vec::new();
+                for ((s, input), &b) in self.steps.iter().zip(&inputs).zip(&bases) {
+                    s.emit(input, i, b, &mut row);
+                }
+                row
+            })
+            .collect();
+        let sparse = self.steps.iter().any(|s| matches!(s, Step::Text(_)));
+        if sparse {
+            let mut m = CsrMatrix::empty(width);
+            for row in rows {
+                m.push_row(row);
+            }
+            Ok(Features::Sparse(m))
+        } else {
+            let mut m = DenseMatrix::zeros(n, width);
+            for (i, row) in rows.into_iter().enumerate() {
+                let r = m.row_mut(i);
+                for (j, v) in row {
+                    r[j as usize] = v;
+                }
+            }
+            Ok(Features::Dense(m))
+        }
+    }
+
+    /// Predicts every row of `table`.
+    ///
+    /// # Errors
+    /// As [`Pipeline::transform`].
+    pub fn predict(&self, table: &Table) -> Result<Predictions, PredictError> {
+        let x = self.transform(table)?;
+        Ok(self.predict_features(&x))
+    }
+
+    /// Predicts already-transformed features.
+    #[must_use]
+    pub fn predict_features(&self, x: &Features) -> Predictions {
+        match self.estimator.raw(x) {
+            RawOutput::Proba(p) => Predictions::Classes { index: p.argmax_rows(), scores: p.clone(), proba: Some(p) },
+            RawOutput::Decision(d) => Predictions::Classes { index: d.argmax_rows(), proba: None, scores: d },
+            RawOutput::Values(v) => Predictions::Values(v),
+        }
+    }
+
+    /// Every row of `table` that cannot be scored, with the first problem of each, so batch
+    /// scoring can skip them (`--on-error skip`) and count them.
+    #[must_use]
+    pub fn row_errors(&self, table: &Table) -> Vec<(usize, PredictError)> {
+        let mut bad: Vec<(usize, PredictError)> = Vec::new();
+        for s in &self.steps {
+            let col = s.column();
+            let column = match table.column(col) {
+                Ok(c) => c,
+                // A missing column fails every row alike: report it once, on row 0.
+                Err(e) => return vec![(0, e.into())],
+            };
+            if let Step::Numeric(n) = s {
+                for i in 0..table.n_rows() {
+                    let text = column.display(i);
+                    let err = match text.as_deref().map(kiln_core::table::parse_number) {
+                        Some(None) => Some(PredictError::Table(kiln_core::TableError::NotANumber {
+                            column: col.to_owned(),
+                            line: table.line(i),
+                            value: text.clone().unwrap_or_default(),
+                        })),
+                        None if n.fill.is_none() => Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) }),
+                        Some(Some(v)) if v.is_nan() && n.fill.is_none() => {
+                            Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) })
+                        }
+                        _ => None,
+                    };
+                    if let Some(e) = err
+                        && !bad.iter().any(|(r, _)| *r == i)
+                    {
+                        bad.push((i, e));
+                    }
+                }
+            }
+        }
+        bad.sort_by_key(|(r, _)| *r);
+        bad
+    }
+}
