@@ -117,6 +117,12 @@ impl<R: Read> CsvChunks<R> {
         Ok(Self { reader, path, header, chunk_rows: chunk_rows.max(1), done: false })
     }
 
+    /// Bytes consumed so far (for progress bars).
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
     /// The column names of the header row.
     #[must_use]
     pub fn header(&self) -> &[String] {

@@ -87,42 +87,7 @@ impl Pipeline {
     /// # Errors
     /// A missing column, a value that is not a number, or a missing value without an imputer.
     pub fn transform(&self, table: &Table) -> Result<Features, PredictError> {
-        let inputs: Vec<StepInput> = self.steps.iter().map(|s| s.input(table)).collect::<Result<_, _>>()?;
-        let mut bases = Vec::with_capacity(self.steps.len());
-        let mut width = 0usize;
-        for s in &self.steps {
-            bases.push(u32::try_from(width).map_err(|_| PredictError::TooWide(width))?);
-            width += s.width();
-        }
-        let n = table.n_rows();
-        let rows: Vec<Vec<(u32, f64)>> = (0..n)
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|i| {
-                let mut row = Vec::new();
-                for ((s, input), &b) in self.steps.iter().zip(&inputs).zip(&bases) {
-                    s.emit(input, i, b, &mut row);
-                }
-                row
-            })
-            .collect();
-        let sparse = self.steps.iter().any(|s| matches!(s, Step::Text(_)));
-        if sparse {
-            let mut m = CsrMatrix::empty(width);
-            for row in rows {
-                m.push_row(row);
-            }
-            Ok(Features::Sparse(m))
-        } else {
-            let mut m = DenseMatrix::zeros(n, width);
-            for (i, row) in rows.into_iter().enumerate() {
-                let r = m.row_mut(i);
-                for (j, v) in row {
-                    r[j as usize] = v;
-                }
-            }
-            Ok(Features::Dense(m))
-        }
+        transform_steps(&self.steps, table)
     }
 
     /// Predicts every row of `table`.
@@ -131,17 +96,7 @@ impl Pipeline {
     /// As [`Pipeline::transform`].
     pub fn predict(&self, table: &Table) -> Result<Predictions, PredictError> {
         let x = self.transform(table)?;
-        Ok(self.predict_features(&x))
-    }
-
-    /// Predicts already-transformed features.
-    #[must_use]
-    pub fn predict_features(&self, x: &Features) -> Predictions {
-        match self.estimator.raw(x) {
-            RawOutput::Proba(p) => Predictions::Classes { index: p.argmax_rows(), scores: p.clone(), proba: Some(p) },
-            RawOutput::Decision(d) => Predictions::Classes { index: d.argmax_rows(), proba: None, scores: d },
-            RawOutput::Values(v) => Predictions::Values(v),
-        }
+        Ok(predict_features(&self.estimator, &x))
     }
 
     /// Every row of `table` that cannot be scored, with the first problem of each, so batch
@@ -181,5 +136,58 @@ impl Pipeline {
         }
         bad.sort_by_key(|(r, _)| *r);
         bad
+    }
+}
+
+/// Applies fitted `steps` to `table`: the features an estimator sees. Text makes the result
+/// sparse; otherwise it is dense.
+///
+/// # Errors
+/// A missing column, a value that is not a number, or a missing value without an imputer.
+pub fn transform_steps(steps: &[Step], table: &Table) -> Result<Features, PredictError> {
+    let inputs: Vec<StepInput> = steps.iter().map(|s| s.input(table)).collect::<Result<_, _>>()?;
+    let mut bases = Vec::with_capacity(steps.len());
+    let mut width = 0usize;
+    for s in steps {
+        bases.push(u32::try_from(width).map_err(|_| PredictError::TooWide(width))?);
+        width += s.width();
+    }
+    let n = table.n_rows();
+    let rows: Vec<Vec<(u32, f64)>> = (0..n)
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|i| {
+            let mut row = Vec::new();
+            for ((s, input), &b) in steps.iter().zip(&inputs).zip(&bases) {
+                s.emit(input, i, b, &mut row);
+            }
+            row
+        })
+        .collect();
+    if steps.iter().any(|s| matches!(s, Step::Text(_))) {
+        let mut m = CsrMatrix::empty(width);
+        for row in rows {
+            m.push_row(row);
+        }
+        Ok(Features::Sparse(m))
+    } else {
+        let mut m = DenseMatrix::zeros(n, width);
+        for (i, row) in rows.into_iter().enumerate() {
+            let r = m.row_mut(i);
+            for (j, v) in row {
+                r[j as usize] = v;
+            }
+        }
+        Ok(Features::Dense(m))
+    }
+}
+
+/// Predicts already-transformed features with `estimator`.
+#[must_use]
+pub fn predict_features(estimator: &FittedEstimator, x: &Features) -> Predictions {
+    match estimator.raw(x) {
+        RawOutput::Proba(p) => Predictions::Classes { index: p.argmax_rows(), scores: p.clone(), proba: Some(p) },
+        RawOutput::Decision(d) => Predictions::Classes { index: d.argmax_rows(), proba: None, scores: d },
+        RawOutput::Values(v) => Predictions::Values(v),
     }
 }

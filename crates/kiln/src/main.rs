@@ -1,1 +1,106 @@
-fn main() {}
+//! The `kiln` binary: argument parsing, logging, output policy and exit codes. Every behaviour
+//! lives in a library crate; each command module parses its arguments and calls one function.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod commands;
+
+/// kiln: train, evaluate and score classic machine-learning models, from one binary.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+struct GlobalArgs {
+    /// Print only results and errors (no progress bars).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// When to use colour; NO_COLOR in the environment means never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model from a kiln.yaml: split, grid search, refit, evaluate, write the bundle.
+    Train(commands::train::TrainArgs),
+    /// Score a CSV file with a model bundle, streaming, into a CSV with a `prediction` column.
+    Predict(commands::predict::PredictArgs),
+}
+
+/// How a command should write to the terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// Draw progress bars (stderr is a terminal and not --quiet).
+    pub progress: bool,
+    pub quiet: bool,
+    pub color: bool,
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn init_logging(verbose: u8, color: bool) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = color_enabled(cli.global.color);
+    init_logging(cli.global.verbose, color);
+    let out = Output { progress: !cli.global.quiet && std::io::stderr().is_terminal(), quiet: cli.global.quiet, color };
+    let result = match cli.command {
+        Command::Train(args) => commands::train::run(&args, out),
+        Command::Predict(args) => commands::predict::run(&args, out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed stdout (`kiln … | head`) is not a failure.
+            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            let prefix = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{prefix}: {err}");
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::from(commands::exit_code(&err))
+        }
+    }
+}

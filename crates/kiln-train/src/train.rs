@@ -1,0 +1,431 @@
+//! `kiln train`: read, split, search, refit, evaluate, and write the bundle, metrics and plots.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use kiln_core::Table;
+use kiln_model::bundle::{self, SaveOptions};
+use kiln_model::matrix::Features;
+use kiln_model::estimator::FittedEstimator;
+use kiln_model::pipeline::{InputColumn, InputKind, Pipeline, Predictions, Task, predict_features, transform_steps};
+use kiln_model::preprocess::Step;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::TrainError;
+use crate::config::Config;
+use crate::estimators::{Hyper, Target};
+use crate::metrics::{self, ClassificationReport, RegressionReport};
+use crate::{plots, prep, select};
+
+/// How `train` reports progress and stamps the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Progress of the cross-validation fits (hidden when not drawn to a terminal).
+    pub progress: Option<ProgressBar>,
+    /// Bundle creation time, microseconds since the Unix epoch.
+    pub created_unix_micros: i64,
+}
+
+/// One row of the grid-search table.
+#[derive(Debug, Clone)]
+pub struct SearchRow {
+    pub params: Hyper,
+    pub fold_scores: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+    pub rank: usize,
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub out_dir: PathBuf,
+    pub model_dir: PathBuf,
+    /// The test-set report as text (classification report or regression metrics).
+    pub report: String,
+    /// `metrics.json` as written.
+    pub metrics: Value,
+    pub search: Vec<SearchRow>,
+    pub best: Hyper,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub fit_s: f64,
+    pub predict_s: f64,
+    /// Files written besides the bundle.
+    pub files: Vec<PathBuf>,
+}
+
+/// The target column, encoded.
+enum Labels {
+    Classes { y: Vec<usize>, classes: Vec<String> },
+    Values(Vec<f64>),
+}
+
+impl Labels {
+    fn target(&self, idx: Option<&[usize]>) -> OwnedTarget {
+        match self {
+            Self::Classes { y, classes } => OwnedTarget::Classes(
+                idx.map_or_else(|| y.clone(), |ix| ix.iter().map(|&i| y[i]).collect()),
+                classes.len(),
+            ),
+            Self::Values(v) => OwnedTarget::Values(idx.map_or_else(|| v.clone(), |ix| ix.iter().map(|&i| v[i]).collect())),
+        }
+    }
+
+    fn strata(&self) -> Option<(&[usize], usize)> {
+        match self {
+            Self::Classes { y, classes } => Some((y, classes.len())),
+            Self::Values(_) => None,
+        }
+    }
+}
+
+enum OwnedTarget {
+    Classes(Vec<usize>, usize),
+    Values(Vec<f64>),
+}
+
+impl OwnedTarget {
+    fn borrow(&self) -> Target<'_> {
+        match self {
+            Self::Classes(y, k) => Target::Classes { y, n_classes: *k },
+            Self::Values(v) => Target::Values(v),
+        }
+    }
+}
+
+fn read_labels(cfg: &Config, table: &Table, classes: Option<&[String]>) -> Result<Labels, TrainError> {
+    let name = &cfg.data.target;
+    if cfg.model.is_classifier() {
+        let raw = table.text(name)?;
+        let mut values = Vec::with_capacity(raw.len());
+        for (i, v) in raw.into_iter().enumerate() {
+            values.push(v.ok_or_else(|| TrainError::TargetMissing { column: name.clone(), line: table.line(i) })?);
+        }
+        let classes: Vec<String> = match classes {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut c = values.clone();
+                c.sort();
+                c.dedup();
+                c
+            }
+        };
+        let mut y = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let k = classes.binary_search(v).map_err(|_| TrainError::UnknownTestClass {
+                column: name.clone(),
+                line: table.line(i),
+                value: v.clone(),
+            })?;
+            y.push(k);
+        }
+        Ok(Labels::Classes { y, classes })
+    } else {
+        let v = table.numeric(name)?;
+        if let Some(i) = v.iter().position(|x| x.is_nan()) {
+            return Err(TrainError::TargetMissing { column: name.clone(), line: table.line(i) });
+        }
+        Ok(Labels::Values(v))
+    }
+}
+
+/// Fits the preprocessing on `fit_rows` and returns the features of `fit_rows` and `eval_rows`.
+fn prepare(cfg: &Config, inputs: &[InputColumn], stop: &[String], fit: &Table, eval: &Table) -> Result<(Vec<Step>, Features, Features), TrainError> {
+    let steps = prep::fit_steps(cfg, inputs, fit, stop)?;
+    let xf = transform_steps(&steps, fit)?;
+    let xe = transform_steps(&steps, eval)?;
+    Ok((steps, xf, xe))
+}
+
+fn score(cfg: &Config, pred: &Predictions, truth: &OwnedTarget) -> Result<f64, TrainError> {
+    Ok(match (pred, truth) {
+        (Predictions::Classes { index, scores, .. }, OwnedTarget::Classes(y, _)) => {
+            let pos: Option<Vec<f64>> = (scores.n_cols == 2).then(|| (0..scores.n_rows).map(|i| scores.get(i, 1)).collect());
+            cfg.scoring.score_classification(y, index, pos.as_deref())?
+        }
+        (Predictions::Values(p), OwnedTarget::Values(y)) => cfg.scoring.score_regression(y, p)?,
+        _ => return Err(TrainError::Internal("prediction and target kinds differ")),
+    })
+}
+
+fn hyper_label(h: &Hyper) -> String {
+    if h.values.is_empty() {
+        return "(defaults)".to_owned();
+    }
+    h.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs the grid search with k-fold CV on the training rows.
+fn search(cfg: &Config, inputs: &[InputColumn], stop: &[String], train: &Table, labels: &Labels, opts: &TrainOptions) -> Result<Vec<SearchRow>, TrainError> {
+    let folds = select::k_fold(train.n_rows(), labels.strata(), cfg.cv.folds, cfg.split.seed);
+    let prepared: Vec<(Features, Features, OwnedTarget, OwnedTarget)> = folds
+        .par_iter()
+        .map(|(fit, val)| {
+            let (_, xf, xv) = prepare(cfg, inputs, stop, &train.take(fit), &train.take(val))?;
+            Ok((xf, xv, labels.target(Some(fit)), labels.target(Some(val))))
+        })
+        .collect::<Result<_, TrainError>>()?;
+    let jobs: Vec<(usize, usize)> = (0..cfg.grid.len()).flat_map(|g| (0..folds.len()).map(move |f| (g, f))).collect();
+    if let Some(pb) = &opts.progress {
+        pb.set_length(jobs.len() as u64);
+        pb.set_message("cross-validating");
+    }
+    let scores: Vec<f64> = jobs
+        .par_iter()
+        .map(|&(g, f)| {
+            let est = cfg.model.build(&cfg.grid[g])?;
+            let (xf, xv, yf, yv) = &prepared[f];
+            let fitted = est.fit(xf, &yf.borrow(), cfg.split.seed)?;
+            let s = score(cfg, &predict_features(&fitted, xv), yv);
+            if let Some(pb) = &opts.progress {
+                pb.inc(1);
+            }
+            s
+        })
+        .collect::<Result<_, TrainError>>()?;
+    let k = folds.len();
+    let mut rows: Vec<SearchRow> = cfg
+        .grid
+        .iter()
+        .enumerate()
+        .map(|(g, h)| {
+            let fs = scores[g * k..(g + 1) * k].to_vec();
+            #[allow(clippy::cast_precision_loss)]
+            let n = fs.len() as f64;
+            let mean = fs.iter().sum::<f64>() / n;
+            let std = (fs.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / n).sqrt();
+            SearchRow { params: h.clone(), fold_scores: fs, mean, std, rank: 0 }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    // Highest mean first; ties keep grid order (scikit-learn's rank_test_score uses "min").
+    order.sort_by(|&a, &b| rows[b].mean.total_cmp(&rows[a].mean).then(a.cmp(&b)));
+    for (r, &i) in order.iter().enumerate() {
+        rows[i].rank = r + 1;
+    }
+    Ok(rows)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let err = |source| TrainError::Write { path: path.to_owned(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+fn search_csv(rows: &[SearchRow]) -> String {
+    let keys: Vec<&String> = rows.first().map(|r| r.params.values.keys().collect()).unwrap_or_default();
+    let k = rows.first().map_or(0, |r| r.fold_scores.len());
+    let mut out = String::new();
+    for key in &keys {
+        let _ = write!(out, "param_{key},");
+    }
+    out.push_str("mean_test_score,std_test_score,rank_test_score");
+    for f in 0..k {
+        let _ = write!(out, ",split{f}_test_score");
+    }
+    out.push('\n');
+    for r in rows {
+        for key in &keys {
+            let v = r.params.values.get(*key).map_or(String::new(), |v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            let _ = write!(out, "\"{}\",", v.replace('"', "\"\""));
+        }
+        let _ = write!(out, "{},{},{}", r.mean, r.std, r.rank);
+        for s in &r.fold_scores {
+            let _ = write!(out, ",{s}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Renders the search table for the terminal.
+#[must_use]
+pub fn render_search(rows: &[SearchRow], scoring: &str) -> String {
+    let mut out = format!("{:>4}  {:>10}  {:>8}  params\n", "rank", format!("mean {scoring}"), "std");
+    let mut sorted: Vec<&SearchRow> = rows.iter().collect();
+    sorted.sort_by_key(|r| r.rank);
+    for r in sorted {
+        let _ = writeln!(out, "{:>4}  {:>10.4}  {:>8.4}  {}", r.rank, r.mean, r.std, hyper_label(&r.params));
+    }
+    out
+}
+
+/// Trains the configured model end to end and writes everything into the output directory.
+///
+/// # Errors
+/// Unreadable or invalid data, a fit failure, or an output that cannot be written.
+#[allow(clippy::too_many_lines)]
+pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    let table = kiln_core::csv::read_path(&cfg.data_path())?;
+    let inputs = prep::resolve_inputs(cfg, &table)?;
+    let stop = prep::stop_words(cfg)?;
+    let labels = read_labels(cfg, &table, None)?;
+    if let Labels::Classes { classes, .. } = &labels
+        && classes.len() < 2
+    {
+        return Err(TrainError::OneClass { column: cfg.data.target.clone(), class: classes.first().cloned().unwrap_or_default() });
+    }
+
+    // The held-out rows: a separate file, or a (stratified) split of the data.
+    let (train_t, train_labels, test_t, test_labels) = if let Some(test_path) = cfg.test_path() {
+        let test = kiln_core::csv::read_path(&test_path)?;
+        let classes = match &labels {
+            Labels::Classes { classes, .. } => Some(classes.clone()),
+            Labels::Values(_) => None,
+        };
+        let test_labels = read_labels(cfg, &test, classes.as_deref())?;
+        (table, labels, test, test_labels)
+    } else {
+        let strata = if cfg.split.stratify { labels.strata() } else { None };
+        let (tr, te) = select::train_test_split(table.n_rows(), strata, cfg.split.test_size, cfg.split.seed);
+        let split = |idx: &[usize]| match &labels {
+            Labels::Classes { y, classes } => Labels::Classes { y: idx.iter().map(|&i| y[i]).collect(), classes: classes.clone() },
+            Labels::Values(v) => Labels::Values(idx.iter().map(|&i| v[i]).collect()),
+        };
+        (table.take(&tr), split(&tr), table.take(&te), split(&te))
+    };
+    let min_rows = cfg.cv.folds.max(2);
+    if train_t.n_rows() < min_rows || test_t.n_rows() == 0 {
+        return Err(TrainError::TooFewRows { train: train_t.n_rows(), test: test_t.n_rows(), needed: min_rows });
+    }
+
+    let search_rows = if cfg.cv.folds >= 2 { search(cfg, &inputs, &stop, &train_t, &train_labels, opts)? } else { Vec::new() };
+    if let Some(pb) = &opts.progress {
+        pb.set_message("fitting the best model");
+    }
+    let best = search_rows.iter().find(|r| r.rank == 1).map_or_else(|| cfg.grid[0].clone(), |r| r.params.clone());
+
+    // Refit on the whole training split, then evaluate once on the test rows.
+    let t0 = Instant::now();
+    let (steps, x_train, _) = prepare(cfg, &inputs, &stop, &train_t, &train_t.take(&[]))?;
+    let fitted = cfg.model.build(&best)?.fit(&x_train, &train_labels.target(None).borrow(), cfg.split.seed)?;
+    let fit_s = t0.elapsed().as_secs_f64();
+    let task = match &train_labels {
+        Labels::Classes { classes, .. } => Task::Classification { target: cfg.data.target.clone(), classes: classes.clone() },
+        Labels::Values(_) => Task::Regression { target: cfg.data.target.clone() },
+    };
+    let pipeline = Pipeline { task, inputs: inputs.clone(), steps, estimator: fitted };
+    let t1 = Instant::now();
+    let pred = pipeline.predict(&test_t)?;
+    let predict_s = t1.elapsed().as_secs_f64();
+
+    let out_dir = cfg.output_dir();
+    let plot_dir = out_dir.join("plots");
+    let mut files = Vec::new();
+    if cfg.plots {
+        std::fs::create_dir_all(&plot_dir).map_err(|source| TrainError::Write { path: plot_dir.clone(), source })?;
+    }
+    let (report, mut metrics_json) = match (&pred, &test_labels) {
+        (Predictions::Classes { index, scores, .. }, Labels::Classes { y, classes }) => {
+            let rep = ClassificationReport::new(y, index, classes)?;
+            let mut j = rep.to_json();
+            let mut text = rep.render();
+            if classes.len() == 2 && y.contains(&0) && y.contains(&1) {
+                let truth: Vec<bool> = y.iter().map(|&c| c == 1).collect();
+                let pos: Vec<f64> = (0..scores.n_rows).map(|i| scores.get(i, 1)).collect();
+                let auc = metrics::roc_auc(&truth, &pos);
+                j["roc_auc"] = json!(auc);
+                let _ = writeln!(text, "\nROC AUC ({}): {auc:.4}", classes[1]);
+                if cfg.plots {
+                    let (fpr, tpr, _) = metrics::roc_curve(&truth, &pos);
+                    let p = plot_dir.join("roc_curve.png");
+                    plots::roc_curve_png(&p, &fpr, &tpr, auc)?;
+                    files.push(p);
+                }
+            }
+            let cm = metrics::confusion_matrix(y, index, classes.len());
+            j["confusion_matrix"] = json!(cm);
+            if cfg.plots {
+                let p = plot_dir.join("confusion_matrix.png");
+                plots::confusion_matrix_png(&p, &cm, classes)?;
+                files.push(p);
+            }
+            (text, j)
+        }
+        (Predictions::Values(p), Labels::Values(y)) => {
+            let rep = RegressionReport::new(y, p)?;
+            if cfg.plots {
+                let path = plot_dir.join("predicted_vs_actual.png");
+                plots::predicted_vs_actual_png(&path, y, p)?;
+                files.push(path);
+            }
+            (rep.render(), rep.to_json())
+        }
+        _ => return Err(TrainError::Internal("prediction and target kinds differ")),
+    };
+    if let Some(best_row) = search_rows.iter().find(|r| r.rank == 1) {
+        metrics_json["cv"] = json!({ "scoring": cfg.scoring.as_str(), "mean": best_row.mean, "std": best_row.std, "folds": cfg.cv.folds });
+    }
+
+    if cfg.plots {
+        if let Some(imp) = pipeline.estimator.feature_importance() {
+            let p = plot_dir.join("feature_importance.png");
+            let what = match pipeline.estimator {
+                FittedEstimator::DecisionTreeClassifier(_)
+                | FittedEstimator::DecisionTreeRegressor(_)
+                | FittedEstimator::RandomForestClassifier(_)
+                | FittedEstimator::RandomForestRegressor(_) => "feature importance",
+                _ => "largest |coefficient|",
+            };
+            let title = format!("{}: {what}", pipeline.estimator.sklearn_name());
+            plots::feature_importance_png(&p, &pipeline.feature_names(), &imp, 20, &title)?;
+            files.push(p);
+        }
+        if let Labels::Classes { y, classes } = &train_labels {
+            let mut counts = vec![0usize; classes.len()];
+            y.iter().for_each(|&c| counts[c] += 1);
+            let p = plot_dir.join("class_balance.png");
+            plots::class_balance_png(&p, classes, &counts)?;
+            files.push(p);
+        }
+        for c in inputs.iter().filter(|c| c.kind == InputKind::Numeric) {
+            let values = train_t.numeric(&c.name)?;
+            let p = plot_dir.join(format!("hist_{}.png", plots::safe_file_stem(&c.name)));
+            plots::histogram_png(&p, &c.name, &values)?;
+            files.push(p);
+        }
+    }
+
+    let model_dir = out_dir.join("model");
+    bundle::save(&model_dir, &pipeline, &SaveOptions { created_unix_micros: opts.created_unix_micros, example: Some(train_t.take(&(0..train_t.n_rows().min(5)).collect::<Vec<_>>())) })?;
+    let metrics_path = out_dir.join("metrics.json");
+    let mut pretty = serde_json::to_vec_pretty(&metrics_json).map_err(|e| TrainError::Serialize(e.to_string()))?;
+    pretty.push(b'\n');
+    write_atomic(&metrics_path, &pretty)?;
+    files.push(metrics_path);
+    if !search_rows.is_empty() {
+        let p = out_dir.join("cv_results.csv");
+        write_atomic(&p, search_csv(&search_rows).as_bytes())?;
+        files.push(p);
+    }
+    let params_path = out_dir.join("params.json");
+    let params: BTreeMap<&String, &Value> = best.values.iter().collect();
+    let params_doc = json!({"model": cfg.model.name(), "params": params});
+    write_atomic(&params_path, format!("{params_doc:#}\n").as_bytes())?;
+    files.push(params_path);
+
+    Ok(TrainOutcome {
+        out_dir,
+        model_dir,
+        report,
+        metrics: metrics_json,
+        search: search_rows,
+        best,
+        n_train: train_t.n_rows(),
+        n_test: test_t.n_rows(),
+        fit_s,
+        predict_s,
+        files,
+    })
+}

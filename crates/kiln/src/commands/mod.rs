@@ -1,0 +1,30 @@
+//! One module per command.
+
+pub mod predict;
+pub mod train;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Exit status for an error: 2 for kiln's own faults, 1 for everything the user can fix
+/// (bad config, bad data, a missing file). clap's usage errors exit with 2 on their own.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let internal = err.chain().any(|c| {
+        matches!(c.downcast_ref::<kiln_train::TrainError>(), Some(kiln_train::TrainError::Internal(_) | kiln_train::TrainError::Serialize(_)))
+    });
+    if internal { 2 } else { 1 }
+}
+
+/// A progress bar on stderr, or a hidden one when progress must not show.
+pub fn progress_bar(show: bool, len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// Makes a command-line path absolute against the current directory (config paths are
+/// relative to the config file, command-line paths to where the user is).
+pub fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}

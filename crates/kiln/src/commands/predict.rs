@@ -1,0 +1,135 @@
+//! `kiln predict`: batch scoring, streaming a CSV through a bundle chunk by chunk.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use kiln_core::csv::CsvChunks;
+use kiln_model::{Predictions, Task, bundle};
+
+use super::progress_bar;
+use crate::Output;
+
+/// What to do with a row that cannot be scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnError {
+    /// Stop with an error naming the row and column; nothing is written.
+    Fail,
+    /// Leave the row out of the output and report how many were skipped.
+    Skip,
+}
+
+/// Score a CSV with a model bundle.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// The model bundle directory (the `model/` that `kiln train` wrote).
+    #[arg(short, long, value_name = "DIR")]
+    model: PathBuf,
+    /// Input CSV with a header row containing the model's input columns.
+    #[arg(short, long, value_name = "CSV")]
+    input: PathBuf,
+    /// Output CSV: the input columns, then `prediction` (written atomically).
+    #[arg(short, long, value_name = "CSV")]
+    output: PathBuf,
+    /// Add one `proba_<class>` column per class.
+    #[arg(long)]
+    proba: bool,
+    /// What to do with a row that cannot be scored.
+    #[arg(long, value_enum, default_value_t = OnError::Fail)]
+    on_error: OnError,
+    /// Rows read and scored at a time (bounds memory on large files).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    chunk_rows: u64,
+}
+
+fn format_value(v: f64) -> String {
+    format!("{v}")
+}
+
+pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
+    let b = bundle::load(&args.model).with_context(|| format!("cannot load the model `{}`", args.model.display()))?;
+    let p = &b.pipeline;
+    let classes: Vec<String> = match &p.task {
+        Task::Classification { classes, .. } => classes.clone(),
+        Task::Regression { .. } => Vec::new(),
+    };
+    if args.proba && !p.has_proba() {
+        bail!("--proba: {} gives no class probabilities", p.estimator.sklearn_name());
+    }
+    let chunk = usize::try_from(args.chunk_rows).unwrap_or(usize::MAX);
+    let mut reader = CsvChunks::open(&args.input, chunk)?;
+    let header = reader.header().to_vec();
+
+    let dir = args.output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
+    let mut out_header = header.clone();
+    out_header.push("prediction".to_owned());
+    if args.proba {
+        out_header.extend(classes.iter().map(|c| format!("proba_{c}")));
+    }
+    w.write_record(&out_header)?;
+
+    let total = std::fs::metadata(&args.input).map_or(0, |m| m.len());
+    let pb = progress_bar(out.progress, total, "{spinner} scoring [{bar:30}] {bytes}/{total_bytes} ({elapsed})");
+    let (mut rows, mut skipped) = (0usize, 0usize);
+    while let Some(table) = reader.next_chunk().with_context(|| format!("cannot read `{}`", args.input.display()))? {
+        let bad = p.row_errors(&table);
+        let table = match (bad.first(), args.on_error) {
+            (None, _) => table,
+            (Some((_, e)), OnError::Fail) => {
+                return Err(anyhow::anyhow!("{e}")).context(format!(
+                    "cannot score `{}` (use --on-error skip to leave such rows out); nothing was written",
+                    args.input.display()
+                ));
+            }
+            (Some(_), OnError::Skip) => {
+                // A missing column fails every row: that is not a row problem to skip.
+                if let Some((_, e @ kiln_model::PredictError::Table(kiln_core::TableError::MissingColumn { .. }))) = bad.first() {
+                    return Err(anyhow::anyhow!("{e}")).context(format!("cannot score `{}`; nothing was written", args.input.display()));
+                }
+                skipped += bad.len();
+                let keep: Vec<usize> = (0..table.n_rows()).filter(|i| bad.binary_search_by_key(i, |(r, _)| *r).is_err()).collect();
+                table.take(&keep)
+            }
+        };
+        if table.n_rows() == 0 {
+            continue;
+        }
+        let pred = p.predict(&table).with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
+        let mut record: Vec<String> = Vec::with_capacity(out_header.len());
+        for i in 0..table.n_rows() {
+            record.clear();
+            record.extend(table.columns().iter().map(|c| c.display(i).unwrap_or_default()));
+            match &pred {
+                Predictions::Classes { index, proba, .. } => {
+                    record.push(classes[index[i]].clone());
+                    if args.proba
+                        && let Some(pm) = proba
+                    {
+                        record.extend(pm.row(i).iter().map(|&v| format_value(v)));
+                    }
+                }
+                Predictions::Values(v) => record.push(format_value(v[i])),
+            }
+            w.write_record(&record)?;
+        }
+        rows += table.n_rows();
+        pb.set_position(reader.bytes_read());
+    }
+    w.flush()?;
+    drop(w);
+    tmp.as_file().sync_all()?;
+    tmp.persist(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
+    pb.finish_and_clear();
+    if !out.quiet {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("scored {rows} rows into {}", args.output.display());
+            if skipped > 0 {
+                eprintln!("skipped {skipped} rows that could not be scored");
+            }
+        }
+    }
+    Ok(())
+}
