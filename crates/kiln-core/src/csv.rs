@@ -39,10 +39,9 @@ pub enum CsvError {
 fn map_err(path: &Path, e: &csv::Error) -> CsvError {
     let line = e.position().map_or(0, csv::Position::line);
     match e.kind() {
-        csv::ErrorKind::Utf8 { pos, .. } => CsvError::InvalidUtf8 {
-            path: path.to_owned(),
-            line: pos.as_ref().map_or(line, csv::Position::line),
-        },
+        csv::ErrorKind::Utf8 { pos, .. } => {
+            CsvError::InvalidUtf8 { path: path.to_owned(), line: pos.as_ref().map_or(line, csv::Position::line) }
+        }
         csv::ErrorKind::UnequalLengths { pos, expected_len, len } => CsvError::FieldCount {
             path: path.to_owned(),
             line: pos.as_ref().map_or(line, csv::Position::line),
@@ -131,8 +130,7 @@ impl<R: Read> CsvChunks<R> {
 
     fn empty_table(&self) -> Result<Table, CsvError> {
         let cols = self.header.iter().map(|_| Column::Text(Vec::new())).collect();
-        Table::new(self.header.clone(), cols)
-            .map_err(|source| CsvError::Table { path: self.path.clone(), source })
+        Table::new(self.header.clone(), cols).map_err(|source| CsvError::Table { path: self.path.clone(), source })
     }
 
     /// The next chunk of at most `chunk_rows` rows, or `None` at the end of the file.

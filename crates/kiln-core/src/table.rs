@@ -62,11 +62,7 @@ impl Column {
 /// Formats a number the way a CSV writer would: integers without a trailing `.0`.
 #[must_use]
 pub fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v}")
-    }
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v}") }
 }
 
 /// Errors about a table's shape or contents.
@@ -107,11 +103,7 @@ impl Table {
     ///
     /// # Errors
     /// Duplicate names or columns of different lengths.
-    pub fn with_lines(
-        names: Vec<String>,
-        columns: Vec<Column>,
-        lines: Vec<u64>,
-    ) -> Result<Self, TableError> {
+    pub fn with_lines(names: Vec<String>, columns: Vec<Column>, lines: Vec<u64>) -> Result<Self, TableError> {
         let mut index = HashMap::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             if index.insert(name.clone(), i).is_some() {
@@ -160,10 +152,7 @@ impl Table {
         self.index
             .get(name)
             .map(|&i| &self.columns[i])
-            .ok_or_else(|| TableError::MissingColumn {
-                column: name.to_owned(),
-                available: self.names.join(", "),
-            })
+            .ok_or_else(|| TableError::MissingColumn { column: name.to_owned(), available: self.names.join(", ") })
     }
 
     #[must_use]
@@ -266,7 +255,12 @@ mod tests {
 
     #[test]
     fn duplicate_and_ragged_are_errors() {
-        assert!(Table::new(vec!["a".into(), "a".into()], vec![Column::Numeric(vec![]), Column::Numeric(vec![])]).is_err());
-        assert!(Table::new(vec!["a".into(), "b".into()], vec![Column::Numeric(vec![1.0]), Column::Numeric(vec![])]).is_err());
+        assert!(
+            Table::new(vec!["a".into(), "a".into()], vec![Column::Numeric(vec![]), Column::Numeric(vec![])]).is_err()
+        );
+        assert!(
+            Table::new(vec!["a".into(), "b".into()], vec![Column::Numeric(vec![1.0]), Column::Numeric(vec![])])
+                .is_err()
+        );
     }
 }

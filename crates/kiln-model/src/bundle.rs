@@ -276,7 +276,8 @@ pub fn save(dest: &Path, pipeline: &Pipeline, opts: &SaveOptions) -> Result<(), 
     let bytes = hash.as_bytes();
     let uuid: String = bytes[..16].iter().map(|b| format!("{b:02x}")).collect();
     let mut flavors = BTreeMap::new();
-    flavors.insert("kiln".to_owned(), serde_json::to_value(&flavor).map_err(|e| BundleError::Serialize(e.to_string()))?);
+    flavors
+        .insert("kiln".to_owned(), serde_json::to_value(&flavor).map_err(|e| BundleError::Serialize(e.to_string()))?);
     let ml = MlModel {
         artifact_path: "model".into(),
         flavors,
@@ -287,7 +288,10 @@ pub fn save(dest: &Path, pipeline: &Pipeline, opts: &SaveOptions) -> Result<(), 
         saved_input_example_info: info,
         extra: BTreeMap::new(),
     };
-    let yaml = serde_saphyr::to_string(&ml).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    let mut yaml = serde_saphyr::to_string(&ml).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
     write_file(tmp.path(), MLMODEL, yaml.as_bytes())?;
 
     // Swap into place: the old bundle (if any) is moved aside first, because a directory
@@ -351,13 +355,17 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
     if blake3::hash(&data).to_hex().as_str() != flavor.data_blake3 {
         return Err(BundleError::Checksum { path: data_path });
     }
-    let doc: DataFile =
-        serde_json::from_slice(&data).map_err(|e| BundleError::BadData { path: data_path.clone(), message: e.to_string() })?;
+    let doc: DataFile = serde_json::from_slice(&data)
+        .map_err(|e| BundleError::BadData { path: data_path.clone(), message: e.to_string() })?;
     if doc.format != FORMAT_NAME {
         return Err(BundleError::BadData { path: data_path, message: format!("unknown format `{}`", doc.format) });
     }
     if doc.format_version > FORMAT_VERSION {
-        return Err(BundleError::NewerFormat { path: dir.to_owned(), found: doc.format_version, supported: FORMAT_VERSION });
+        return Err(BundleError::NewerFormat {
+            path: dir.to_owned(),
+            found: doc.format_version,
+            supported: FORMAT_VERSION,
+        });
     }
     Ok(Bundle { path: dir.to_owned(), mlmodel, flavor, pipeline: doc.pipeline })
 }

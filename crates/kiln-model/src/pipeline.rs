@@ -14,8 +14,13 @@ use crate::preprocess::{Step, StepInput};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Task {
     /// Labels, sorted as scikit-learn's `classes_` (string order).
-    Classification { target: String, classes: Vec<String> },
-    Regression { target: String },
+    Classification {
+        target: String,
+        classes: Vec<String>,
+    },
+    Regression {
+        target: String,
+    },
 }
 
 impl Task {
@@ -120,7 +125,9 @@ impl Pipeline {
                             line: table.line(i),
                             value: text.clone().unwrap_or_default(),
                         })),
-                        None if n.fill.is_none() => Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) }),
+                        None if n.fill.is_none() => {
+                            Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) })
+                        }
                         Some(Some(v)) if v.is_nan() && n.fill.is_none() => {
                             Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) })
                         }

@@ -118,11 +118,7 @@ impl TextVectorizer {
 
     fn lookup(&self) -> &HashMap<String, u32> {
         self.lookup.get_or_init(|| {
-            self.vocabulary
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
-                .collect()
+            self.vocabulary.iter().enumerate().map(|(i, t)| (t.clone(), u32::try_from(i).unwrap_or(u32::MAX))).collect()
         })
     }
 

@@ -332,7 +332,8 @@ impl Config {
     /// # Errors
     /// Unreadable file, invalid YAML, or any invalid key (named in the error).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
         Self::from_yaml(&text, path, base, overrides)
     }
@@ -345,7 +346,8 @@ impl Config {
         let mut root: Value = if text.trim().is_empty() {
             Value::Object(serde_json::Map::new())
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml { path: path.to_owned(), message: e.to_string() })?
+            serde_saphyr::from_str(text)
+                .map_err(|e| ConfigError::Yaml { path: path.to_owned(), message: e.to_string() })?
         };
         if !root.is_object() {
             return Err(ConfigError::Yaml { path: path.to_owned(), message: "the top level must be a mapping".into() });
@@ -370,7 +372,10 @@ impl Config {
         if let Some(Value::Object(p)) = root.get("preprocessing") {
             for k in p.keys() {
                 if !["text", "numeric", "categorical"].contains(&k.as_str()) {
-                    return Err(key_err(&format!("preprocessing.{k}"), "unknown key; expected one of text, numeric, categorical"));
+                    return Err(key_err(
+                        &format!("preprocessing.{k}"),
+                        "unknown key; expected one of text, numeric, categorical",
+                    ));
                 }
             }
         }
@@ -386,7 +391,8 @@ impl Config {
             Some(Value::String(s)) => s,
             _ => return Err(key_err("model.type", format!("missing; expected one of {allowed}"))),
         };
-        let model = ModelKind::parse(&ty).ok_or_else(|| key_err("model.type", format!("unknown model `{ty}`; expected one of {allowed}")))?;
+        let model = ModelKind::parse(&ty)
+            .ok_or_else(|| key_err("model.type", format!("unknown model `{ty}`; expected one of {allowed}")))?;
         let params: BTreeMap<String, Value> = model_map.into_iter().collect();
         let grid = expand_grid(model.name(), &params);
         // Validate every grid point now, so a typo fails before any data is read.
@@ -407,7 +413,10 @@ impl Config {
         };
         if scoring.is_classification() != model.is_classifier() {
             let kind = if model.is_classifier() { "classifier" } else { "regressor" };
-            return Err(key_err("scoring", format!("`{}` does not apply to a {kind} ({})", scoring.as_str(), model.name())));
+            return Err(key_err(
+                "scoring",
+                format!("`{}` does not apply to a {kind} ({})", scoring.as_str(), model.name()),
+            ));
         }
         let output = match root.get("output") {
             None | Some(Value::Null) => PathBuf::from("out"),
@@ -420,27 +429,59 @@ impl Config {
             Some(other) => return Err(key_err("plots", format!("expected true or false, got {other}"))),
         };
 
-        let cfg = Self { base_dir, data, text: text_cfg, numeric, categorical, model, grid, split, cv, scoring, output, plots };
+        let cfg = Self {
+            base_dir,
+            data,
+            text: text_cfg,
+            numeric,
+            categorical,
+            model,
+            grid,
+            split,
+            cv,
+            scoring,
+            output,
+            plots,
+        };
         cfg.check()?;
         Ok(cfg)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
         if !(self.split.test_size > 0.0 && self.split.test_size < 1.0) {
-            return Err(key_err("split.test_size", format!("expected a fraction between 0 and 1 (exclusive), got {}", self.split.test_size)));
+            return Err(key_err(
+                "split.test_size",
+                format!("expected a fraction between 0 and 1 (exclusive), got {}", self.split.test_size),
+            ));
         }
         if self.cv.folds == 1 {
             return Err(key_err("cv.folds", "expected 0 (no cross-validation) or at least 2, got 1"));
         }
+        if self.cv.folds == 0 && self.grid.len() > 1 {
+            return Err(key_err(
+                "cv.folds",
+                format!(
+                    "0 turns cross-validation off, but model has a grid of {} points to choose from; \
+                     set cv.folds to 2 or more, or give each hyper-parameter one value",
+                    self.grid.len()
+                ),
+            ));
+        }
         let (lo, hi) = self.text.ngram_range;
         if lo == 0 || hi < lo {
-            return Err(key_err("preprocessing.text.ngram_range", format!("expected [min, max] with 1 <= min <= max, got [{lo}, {hi}]")));
+            return Err(key_err(
+                "preprocessing.text.ngram_range",
+                format!("expected [min, max] with 1 <= min <= max, got [{lo}, {hi}]"),
+            ));
         }
         for (key, b) in [("min_df", self.text.min_df), ("max_df", self.text.max_df)] {
             if let DfBound::Fraction(f) = b
                 && !(0.0..=1.0).contains(&f)
             {
-                return Err(key_err(&format!("preprocessing.text.{key}"), format!("expected a whole number of documents or a fraction in [0, 1], got {f}")));
+                return Err(key_err(
+                    &format!("preprocessing.text.{key}"),
+                    format!("expected a whole number of documents or a fraction in [0, 1], got {f}"),
+                ));
             }
         }
         if self.categorical.impute != Impute::MostFrequent
@@ -458,7 +499,11 @@ impl Config {
                 return Err(key_err("data", format!("column `{c}` has more than one role")));
             }
         }
-        if self.data.text.is_empty() && self.data.numeric.is_empty() && self.data.categorical.is_empty() && self.model == ModelKind::MultinomialNb {
+        if self.data.text.is_empty()
+            && self.data.numeric.is_empty()
+            && self.data.categorical.is_empty()
+            && self.model == ModelKind::MultinomialNb
+        {
             tracing::debug!("multinomial_nb on inferred columns: numeric columns must be non-negative");
         }
         Ok(())
@@ -492,7 +537,8 @@ mod tests {
         Config::from_yaml(yaml, Path::new("kiln.yaml"), PathBuf::from("."), &o)
     }
 
-    const BASE: &str = "data: {path: d.csv, target: label, text: [text]}\nmodel: {type: multinomial_nb, alpha: [0.1, 1.0]}\n";
+    const BASE: &str =
+        "data: {path: d.csv, target: label, text: [text]}\nmodel: {type: multinomial_nb, alpha: [0.1, 1.0]}\n";
 
     #[test]
     fn defaults_and_grid() {
@@ -506,7 +552,8 @@ mod tests {
 
     #[test]
     fn overrides_replace_values() {
-        let c = parse(BASE, &["model.alpha=0.5", "split.test_size=0.4", "preprocessing.text.ngram_range=[1, 2]"]).unwrap();
+        let c =
+            parse(BASE, &["model.alpha=0.5", "split.test_size=0.4", "preprocessing.text.ngram_range=[1, 2]"]).unwrap();
         assert_eq!(c.grid.len(), 1);
         assert_eq!(c.grid[0].values["alpha"], serde_json::json!(0.5));
         assert_eq!(c.split.test_size, 0.4);

@@ -31,7 +31,9 @@ pub enum TrainError {
     UnknownTestClass { column: String, line: u64, value: String },
     #[error("target column `{column}` has only one class (`{class}`); a classifier needs at least two")]
     OneClass { column: String, class: String },
-    #[error("too few rows: {train} for training and {test} for testing (need at least {needed} training rows and 1 test row)")]
+    #[error(
+        "too few rows: {train} for training and {test} for testing (need at least {needed} training rows and 1 test row)"
+    )]
     TooFewRows { train: usize, test: usize, needed: usize },
     #[error("no feature columns: list them under data.text, data.numeric or data.categorical")]
     NoFeatures,

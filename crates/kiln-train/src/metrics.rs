@@ -30,16 +30,10 @@ pub enum MetricsError {
     Empty,
     #[error("class index {label} is out of range for {n_classes} classes")]
     LabelOutOfRange { label: usize, n_classes: usize },
-    #[error(
-        "unknown scoring {name:?}; expected one of: {}",
-        Scoring::allowed_names()
-    )]
+    #[error("unknown scoring {name:?}; expected one of: {}", Scoring::allowed_names())]
     UnknownScoring { name: String },
     #[error("scoring '{scoring}' is for {task} models")]
-    WrongTask {
-        scoring: Scoring,
-        task: &'static str,
-    },
+    WrongTask { scoring: Scoring, task: &'static str },
     #[error("scoring '{scoring}' needs positive-class scores (predict_proba or decision_function)")]
     MissingScores { scoring: Scoring },
     #[error(
@@ -105,11 +99,8 @@ struct ClassCounts {
 impl ClassCounts {
     /// Callers have checked that lengths match and every label is `< n_classes`.
     fn new(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Self {
-        let mut counts = Self {
-            true_positives: vec![0; n_classes],
-            predicted: vec![0; n_classes],
-            actual: vec![0; n_classes],
-        };
+        let mut counts =
+            Self { true_positives: vec![0; n_classes], predicted: vec![0; n_classes], actual: vec![0; n_classes] };
         for (&t, &p) in y_true.iter().zip(y_pred) {
             counts.actual[t] += 1;
             counts.predicted[p] += 1;
@@ -174,10 +165,7 @@ fn divide_or_zero(num: f64, den: f64) -> f64 {
 /// Checks the shared preconditions of the classification entry points.
 fn check_labels(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Result<(), MetricsError> {
     if y_true.len() != y_pred.len() {
-        return Err(MetricsError::LengthMismatch {
-            y_true: y_true.len(),
-            y_pred: y_pred.len(),
-        });
+        return Err(MetricsError::LengthMismatch { y_true: y_true.len(), y_pred: y_pred.len() });
     }
     if y_true.is_empty() {
         return Err(MetricsError::Empty);
@@ -198,11 +186,7 @@ impl ClassificationReport {
     ///
     /// # Errors
     /// If the lengths differ, there are no samples, or a label is `>= class_names.len()`.
-    pub fn new<S: AsRef<str>>(
-        y_true: &[usize],
-        y_pred: &[usize],
-        class_names: &[S],
-    ) -> Result<Self, MetricsError> {
+    pub fn new<S: AsRef<str>>(y_true: &[usize], y_pred: &[usize], class_names: &[S]) -> Result<Self, MetricsError> {
         let n_classes = class_names.len();
         check_labels(y_true, y_pred, n_classes)?;
         let counts = ClassCounts::new(y_true, y_pred, n_classes);
@@ -243,12 +227,7 @@ impl ClassificationReport {
     #[must_use]
     pub fn render_with_digits(&self, digits: usize) -> String {
         const LAST_LINE: &str = "weighted avg";
-        let name_width = self
-            .class_names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0);
+        let name_width = self.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
         let width = name_width.max(LAST_LINE.len()).max(digits);
         let row = |out: &mut String, name: &str, m: &ClassMetrics| {
             out.push_str(&format!(
@@ -257,10 +236,8 @@ impl ClassificationReport {
             ));
         };
 
-        let mut out = format!(
-            "{:>width$}  {:>9} {:>9} {:>9} {:>9}\n\n",
-            "", "precision", "recall", "f1-score", "support"
-        );
+        let mut out =
+            format!("{:>width$}  {:>9} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
         for (name, m) in self.class_names.iter().zip(&self.per_class) {
             row(&mut out, name, m);
         }
@@ -289,17 +266,10 @@ impl fmt::Display for ClassificationReport {
 /// from the label encoder).
 #[must_use]
 pub fn confusion_matrix(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Vec<Vec<usize>> {
-    assert_eq!(
-        y_true.len(),
-        y_pred.len(),
-        "confusion_matrix: y_true and y_pred lengths"
-    );
+    assert_eq!(y_true.len(), y_pred.len(), "confusion_matrix: y_true and y_pred lengths");
     let mut m = vec![vec![0; n_classes]; n_classes];
     for (&t, &p) in y_true.iter().zip(y_pred) {
-        assert!(
-            t < n_classes && p < n_classes,
-            "confusion_matrix: label out of range"
-        );
+        assert!(t < n_classes && p < n_classes, "confusion_matrix: label out of range");
         m[t][p] += 1;
     }
     m
@@ -322,11 +292,7 @@ pub fn confusion_matrix(y_true: &[usize], y_pred: &[usize], n_classes: usize) ->
 /// If `y_true` and `scores` have different lengths.
 #[must_use]
 pub fn roc_curve(y_true: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    assert_eq!(
-        y_true.len(),
-        scores.len(),
-        "roc_curve: y_true and scores lengths"
-    );
+    assert_eq!(y_true.len(), scores.len(), "roc_curve: y_true and scores lengths");
 
     // Descending by score. Ties collapse into one threshold below, so their order is irrelevant.
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -345,9 +311,7 @@ pub fn roc_curve(y_true: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f6
             fp += 1;
         }
         // `!=` rather than total_cmp: -0.0 and 0.0 are one threshold, as in numpy.
-        let last_of_tie = order
-            .get(k + 1)
-            .is_none_or(|&next| scores[next] != scores[i]);
+        let last_of_tie = order.get(k + 1).is_none_or(|&next| scores[next] != scores[i]);
         if last_of_tie {
             fps.push(fp);
             tps.push(tp);
@@ -363,12 +327,7 @@ pub fn roc_curve(y_true: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f6
             (v[j - 1] as i128) - 2 * (v[j] as i128) + (v[j + 1] as i128)
         };
         let keep: Vec<usize> = (0..fps.len())
-            .filter(|&j| {
-                j == 0
-                    || j == fps.len() - 1
-                    || second_diff(&fps, j) != 0
-                    || second_diff(&tps, j) != 0
-            })
+            .filter(|&j| j == 0 || j == fps.len() - 1 || second_diff(&fps, j) != 0 || second_diff(&tps, j) != 0)
             .collect();
         fps = keep.iter().map(|&j| fps[j]).collect();
         tps = keep.iter().map(|&j| tps[j]).collect();
@@ -382,21 +341,14 @@ pub fn roc_curve(y_true: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f6
 
     let normalise = |v: &[u64]| -> Vec<f64> {
         let total = v.last().copied().unwrap_or(0);
-        if total == 0 {
-            vec![f64::NAN; v.len()]
-        } else {
-            v.iter().map(|&x| x as f64 / total as f64).collect()
-        }
+        if total == 0 { vec![f64::NAN; v.len()] } else { v.iter().map(|&x| x as f64 / total as f64).collect() }
     };
     (normalise(&fps), normalise(&tps), thresholds)
 }
 
 /// Area under a curve by the trapezoidal rule, numpy's `trapezoid(y, x)` term by term.
 fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
-    x.windows(2)
-        .zip(y.windows(2))
-        .map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] + dy[0]) / 2.0)
-        .sum()
+    x.windows(2).zip(y.windows(2)).map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] + dy[0]) / 2.0).sum()
 }
 
 /// sklearn's `roc_auc_score` for a binary target: the trapezoidal area under [`roc_curve`], so
@@ -421,11 +373,7 @@ pub fn roc_auc(y_true: &[bool], scores: &[f64]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 
 fn check_same_len(y_true: &[f64], y_pred: &[f64], what: &str) {
-    assert_eq!(
-        y_true.len(),
-        y_pred.len(),
-        "{what}: y_true and y_pred lengths"
-    );
+    assert_eq!(y_true.len(), y_pred.len(), "{what}: y_true and y_pred lengths");
 }
 
 /// Mean absolute error (sklearn's `mean_absolute_error`). NaN for empty input.
@@ -446,11 +394,7 @@ pub fn mae(y_true: &[f64], y_pred: &[f64]) -> f64 {
 #[must_use]
 pub fn mse(y_true: &[f64], y_pred: &[f64]) -> f64 {
     check_same_len(y_true, y_pred, "mse");
-    let sum: f64 = y_true
-        .iter()
-        .zip(y_pred)
-        .map(|(t, p)| (t - p) * (t - p))
-        .sum();
+    let sum: f64 = y_true.iter().zip(y_pred).map(|(t, p)| (t - p) * (t - p)).sum();
     sum / y_true.len() as f64
 }
 
@@ -478,17 +422,9 @@ pub fn r2(y_true: &[f64], y_pred: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mean = y_true.iter().sum::<f64>() / y_true.len() as f64;
-    let residual: f64 = y_true
-        .iter()
-        .zip(y_pred)
-        .map(|(t, p)| (t - p) * (t - p))
-        .sum();
+    let residual: f64 = y_true.iter().zip(y_pred).map(|(t, p)| (t - p) * (t - p)).sum();
     let total: f64 = y_true.iter().map(|t| (t - mean) * (t - mean)).sum();
-    if total == 0.0 {
-        if residual == 0.0 { 1.0 } else { 0.0 }
-    } else {
-        1.0 - residual / total
-    }
+    if total == 0.0 { if residual == 0.0 { 1.0 } else { 0.0 } } else { 1.0 - residual / total }
 }
 
 /// The regression metrics kiln reports.
@@ -505,21 +441,13 @@ impl RegressionReport {
     /// If the lengths differ or there are no samples.
     pub fn new(y_true: &[f64], y_pred: &[f64]) -> Result<Self, MetricsError> {
         if y_true.len() != y_pred.len() {
-            return Err(MetricsError::LengthMismatch {
-                y_true: y_true.len(),
-                y_pred: y_pred.len(),
-            });
+            return Err(MetricsError::LengthMismatch { y_true: y_true.len(), y_pred: y_pred.len() });
         }
         if y_true.is_empty() {
             return Err(MetricsError::Empty);
         }
         let mse = mse(y_true, y_pred);
-        Ok(Self {
-            mae: mae(y_true, y_pred),
-            mse,
-            rmse: mse.sqrt(),
-            r2: r2(y_true, y_pred),
-        })
+        Ok(Self { mae: mae(y_true, y_pred), mse, rmse: mse.sqrt(), r2: r2(y_true, y_pred) })
     }
 
     /// `{"mae": …, "mse": …, "rmse": …, "r2": …}` (a NaN R² becomes `null`).
@@ -609,9 +537,7 @@ impl Scoring {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == name)
-            .ok_or_else(|| MetricsError::UnknownScoring {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| MetricsError::UnknownScoring { name: name.to_owned() })
     }
 
     /// The accepted names, comma-separated (for error messages and help texts).
@@ -625,10 +551,7 @@ impl Scoring {
     pub const fn is_classification(self) -> bool {
         !matches!(
             self,
-            Self::R2
-                | Self::NegMeanAbsoluteError
-                | Self::NegMeanSquaredError
-                | Self::NegRootMeanSquaredError
+            Self::R2 | Self::NegMeanAbsoluteError | Self::NegMeanSquaredError | Self::NegRootMeanSquaredError
         )
     }
 
@@ -656,18 +579,13 @@ impl Scoring {
         positive_scores: Option<&[f64]>,
     ) -> Result<f64, MetricsError> {
         if !self.is_classification() {
-            return Err(MetricsError::WrongTask {
-                scoring: self,
-                task: "regression",
-            });
+            return Err(MetricsError::WrongTask { scoring: self, task: "regression" });
         }
         // Labels are arbitrary indices here, so size the counts to cover them all.
         let n_classes = y_true.iter().chain(y_pred).max().map_or(0, |&m| m + 1);
         check_labels(y_true, y_pred, n_classes)?;
         let counts = ClassCounts::new(y_true, y_pred, n_classes);
-        let present: Vec<usize> = (0..n_classes)
-            .filter(|&c| counts.actual[c] + counts.predicted[c] > 0)
-            .collect();
+        let present: Vec<usize> = (0..n_classes).filter(|&c| counts.actual[c] + counts.predicted[c] > 0).collect();
         let binary = |scoring: Self| match y_true.iter().chain(y_pred).find(|&&l| l > 1) {
             Some(&label) => Err(MetricsError::NotBinary { scoring, label }),
             None => Ok(()),
@@ -689,20 +607,13 @@ impl Scoring {
                 }
             }
             Self::RocAuc => {
-                let scores =
-                    positive_scores.ok_or(MetricsError::MissingScores { scoring: self })?;
+                let scores = positive_scores.ok_or(MetricsError::MissingScores { scoring: self })?;
                 if scores.len() != y_true.len() {
-                    return Err(MetricsError::ScoresLengthMismatch {
-                        y_true: y_true.len(),
-                        scores: scores.len(),
-                    });
+                    return Err(MetricsError::ScoresLengthMismatch { y_true: y_true.len(), scores: scores.len() });
                 }
                 // Only y_true decides binarity for AUC; y_pred is not used.
                 if let Some(&label) = y_true.iter().find(|&&l| l > 1) {
-                    return Err(MetricsError::NotBinary {
-                        scoring: self,
-                        label,
-                    });
+                    return Err(MetricsError::NotBinary { scoring: self, label });
                 }
                 let positive: Vec<bool> = y_true.iter().map(|&l| l == 1).collect();
                 let auc = roc_auc(&positive, scores);
@@ -711,10 +622,7 @@ impl Scoring {
                 }
                 auc
             }
-            Self::R2
-            | Self::NegMeanAbsoluteError
-            | Self::NegMeanSquaredError
-            | Self::NegRootMeanSquaredError => {
+            Self::R2 | Self::NegMeanAbsoluteError | Self::NegMeanSquaredError | Self::NegRootMeanSquaredError => {
                 unreachable!("regression scorings were rejected above")
             }
         })
@@ -726,16 +634,10 @@ impl Scoring {
     /// Length mismatch, no samples, or a classification scoring.
     pub fn score_regression(self, y_true: &[f64], y_pred: &[f64]) -> Result<f64, MetricsError> {
         if self.is_classification() {
-            return Err(MetricsError::WrongTask {
-                scoring: self,
-                task: "classification",
-            });
+            return Err(MetricsError::WrongTask { scoring: self, task: "classification" });
         }
         if y_true.len() != y_pred.len() {
-            return Err(MetricsError::LengthMismatch {
-                y_true: y_true.len(),
-                y_pred: y_pred.len(),
-            });
+            return Err(MetricsError::LengthMismatch { y_true: y_true.len(), y_pred: y_pred.len() });
         }
         if y_true.is_empty() {
             return Err(MetricsError::Empty);
@@ -781,10 +683,7 @@ mod tests {
     fn assert_all_close(got: &[f64], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
         for (g, w) in got.iter().zip(want) {
-            assert!(
-                close(*g, *w) || (g.is_infinite() && g == w),
-                "{got:?} vs {want:?}"
-            );
+            assert!(close(*g, *w) || (g.is_infinite() && g == w), "{got:?} vs {want:?}");
         }
     }
 
@@ -828,49 +727,30 @@ mod tests {
     fn classification_report_rejects_bad_input() {
         assert_eq!(
             ClassificationReport::new(&[0, 1], &[0], &NAMES),
-            Err(MetricsError::LengthMismatch {
-                y_true: 2,
-                y_pred: 1
-            })
+            Err(MetricsError::LengthMismatch { y_true: 2, y_pred: 1 })
         );
         assert_eq!(
             ClassificationReport::new(&[0, 3], &[0, 1], &NAMES),
-            Err(MetricsError::LabelOutOfRange {
-                label: 3,
-                n_classes: 3
-            })
+            Err(MetricsError::LabelOutOfRange { label: 3, n_classes: 3 })
         );
-        assert_eq!(
-            ClassificationReport::new(&[], &[], &NAMES),
-            Err(MetricsError::Empty)
-        );
+        assert_eq!(ClassificationReport::new(&[], &[], &NAMES), Err(MetricsError::Empty));
     }
 
     #[test]
     fn render_widens_for_long_names() {
-        let report =
-            ClassificationReport::new(&[0, 1], &[0, 1], &["a", "a rather long class"]).unwrap();
+        let report = ClassificationReport::new(&[0, 1], &[0, 1], &["a", "a rather long class"]).unwrap();
         let text = report.render_with_digits(2);
         let lines: Vec<&str> = text.lines().collect();
         // sklearn: width = max(len(name)) = 19, then two spaces, then 9-wide columns.
-        assert_eq!(
-            lines[0],
-            format!("{:>19}  precision    recall  f1-score   support", "")
-        );
-        assert_eq!(
-            lines[3],
-            "a rather long class       1.00      1.00      1.00         1"
-        );
+        assert_eq!(lines[0], format!("{:>19}  precision    recall  f1-score   support", ""));
+        assert_eq!(lines[3], "a rather long class       1.00      1.00      1.00         1");
     }
 
     // sklearn: confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).tolist()
     //   == [[3, 1, 0], [1, 3, 0], [1, 1, 0]]
     #[test]
     fn confusion_matrix_matches_sklearn() {
-        assert_eq!(
-            confusion_matrix(&Y_TRUE, &Y_PRED, 3),
-            vec![vec![3, 1, 0], vec![1, 3, 0], vec![1, 1, 0]]
-        );
+        assert_eq!(confusion_matrix(&Y_TRUE, &Y_PRED, 3), vec![vec![3, 1, 0], vec![1, 3, 0], vec![1, 1, 0]]);
     }
 
     // sklearn 1.9.1:
@@ -883,9 +763,7 @@ mod tests {
     //   roc_auc_score(yr, s)  # 0.6799999999999999
     #[test]
     fn roc_with_ties_matches_sklearn() {
-        let y = [
-            true, false, true, true, false, false, true, false, true, false,
-        ];
+        let y = [true, false, true, true, false, false, true, false, true, false];
         let s = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.5, 0.2, 0.1, 0.1];
         let (fpr, tpr, thr) = roc_curve(&y, &s);
         assert_all_close(&fpr, &[0.0, 0.0, 0.2, 0.2, 0.6, 0.8, 1.0]);
@@ -900,13 +778,8 @@ mod tests {
     //   fpr, tpr, thr = roc_curve(y, s); roc_auc_score(y, s)  # 0.7000000000000001
     #[test]
     fn roc_drops_intermediate_points_like_sklearn() {
-        let y: Vec<bool> = [1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0]
-            .iter()
-            .map(|&v| v == 1)
-            .collect();
-        let s = [
-            0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3, 0.3, 0.2,
-        ];
+        let y: Vec<bool> = [1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0].iter().map(|&v| v == 1).collect();
+        let s = [0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3, 0.3, 0.2];
         let (fpr, tpr, thr) = roc_curve(&y, &s);
         assert_all_close(
             &fpr,
@@ -924,21 +797,7 @@ mod tests {
             ],
         );
         assert_all_close(&tpr, &[0.0, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0]);
-        assert_all_close(
-            &thr,
-            &[
-                f64::INFINITY,
-                0.95,
-                0.9,
-                0.85,
-                0.8,
-                0.55,
-                0.5,
-                0.4,
-                0.3,
-                0.2,
-            ],
-        );
+        assert_all_close(&thr, &[f64::INFINITY, 0.95, 0.9, 0.85, 0.8, 0.55, 0.5, 0.4, 0.3, 0.2]);
         assert!(close(roc_auc(&y, &s), 0.7000000000000001));
     }
 
@@ -961,6 +820,7 @@ mod tests {
     //   r2_score([2.0, 2.0, 2.0], [2.0, 2.0, 2.0])  # 1.0
     //   r2_score([2.0, 2.0, 2.0], [2.0, 2.0, 2.5])  # 0.0
     #[test]
+    #[allow(clippy::approx_constant, reason = "0.318 is sklearn's MSE here, not 1/π")]
     fn regression_metrics_match_sklearn() {
         let t = [3.0, -0.5, 2.0, 7.0, 4.2];
         let p = [2.5, 0.0, 2.0, 8.0, 3.9];
@@ -990,10 +850,7 @@ mod tests {
         let err = Scoring::parse("F1-macro").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("\"F1-macro\""), "{msg}");
-        assert!(
-            msg.contains("accuracy, f1_macro, f1_weighted, f1,"),
-            "{msg}"
-        );
+        assert!(msg.contains("accuracy, f1_macro, f1_weighted, f1,"), "{msg}");
         assert!(msg.contains("neg_root_mean_squared_error"), "{msg}");
         assert!(Scoring::RocAuc.needs_scores() && !Scoring::F1.needs_scores());
         assert!(Scoring::F1.is_classification() && !Scoring::R2.is_classification());
@@ -1016,26 +873,15 @@ mod tests {
         assert!(close(score(Scoring::RecallMacro), 0.5));
         assert!(close(score(Scoring::Accuracy), 0.6));
         // Class 2 occurs in neither array: like sklearn's scorer it is left out of the average.
-        let absent =
-            Scoring::F1Macro.score_classification(&[0, 0, 3, 3, 1], &[0, 3, 3, 1, 1], None);
+        let absent = Scoring::F1Macro.score_classification(&[0, 0, 3, 3, 1], &[0, 3, 3, 1, 1], None);
         assert!(close(absent.unwrap(), 0.611111111111111));
-        let f1 = Scoring::F1.score_classification(
-            &[0, 1, 1, 0, 1, 0, 1, 1],
-            &[0, 1, 0, 0, 1, 1, 1, 0],
-            None,
-        );
+        let f1 = Scoring::F1.score_classification(&[0, 1, 1, 0, 1, 0, 1, 1], &[0, 1, 0, 0, 1, 1, 1, 0], None);
         assert!(close(f1.unwrap(), 0.6666666666666666));
         assert_eq!(
             Scoring::F1.score_classification(&Y_TRUE, &Y_PRED, None),
-            Err(MetricsError::NotBinary {
-                scoring: Scoring::F1,
-                label: 2
-            })
+            Err(MetricsError::NotBinary { scoring: Scoring::F1, label: 2 })
         );
-        assert_eq!(
-            Scoring::F1.score_classification(&[0, 0], &[0, 0], None),
-            Ok(0.0)
-        );
+        assert_eq!(Scoring::F1.score_classification(&[0, 0], &[0, 0], None), Ok(0.0));
     }
 
     #[test]
@@ -1043,15 +889,11 @@ mod tests {
         let y = [1, 0, 1, 1, 0, 0, 1, 0, 1, 0];
         let s = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.5, 0.2, 0.1, 0.1];
         let pred = [1; 10];
-        let auc = Scoring::RocAuc
-            .score_classification(&y, &pred, Some(&s))
-            .unwrap();
+        let auc = Scoring::RocAuc.score_classification(&y, &pred, Some(&s)).unwrap();
         assert!(close(auc, 0.6799999999999999));
         assert_eq!(
             Scoring::RocAuc.score_classification(&y, &pred, None),
-            Err(MetricsError::MissingScores {
-                scoring: Scoring::RocAuc
-            })
+            Err(MetricsError::MissingScores { scoring: Scoring::RocAuc })
         );
         assert_eq!(
             Scoring::RocAuc.score_classification(&[1, 1], &[1, 1], Some(&[0.2, 0.3])),
@@ -1059,41 +901,27 @@ mod tests {
         );
         assert_eq!(
             Scoring::RocAuc.score_classification(&[1, 0], &[1, 1], Some(&[0.2])),
-            Err(MetricsError::ScoresLengthMismatch {
-                y_true: 2,
-                scores: 1
-            })
+            Err(MetricsError::ScoresLengthMismatch { y_true: 2, scores: 1 })
         );
     }
 
     #[test]
+    #[allow(clippy::approx_constant, reason = "0.318 is sklearn's MSE here, not 1/π")]
     fn regression_scorings_are_negated_errors() {
         let t = [3.0, -0.5, 2.0, 7.0, 4.2];
         let p = [2.5, 0.0, 2.0, 8.0, 3.9];
         let score = |s: Scoring| s.score_regression(&t, &p).unwrap();
         assert!(close(score(Scoring::R2), 0.9480256276150627));
-        assert!(close(
-            score(Scoring::NegMeanAbsoluteError),
-            -0.4600000000000001
-        ));
+        assert!(close(score(Scoring::NegMeanAbsoluteError), -0.4600000000000001));
         assert!(close(score(Scoring::NegMeanSquaredError), -0.318));
-        assert!(close(
-            score(Scoring::NegRootMeanSquaredError),
-            -0.5639148871948674
-        ));
+        assert!(close(score(Scoring::NegRootMeanSquaredError), -0.5639148871948674));
         assert_eq!(
             Scoring::Accuracy.score_regression(&t, &p),
-            Err(MetricsError::WrongTask {
-                scoring: Scoring::Accuracy,
-                task: "classification"
-            })
+            Err(MetricsError::WrongTask { scoring: Scoring::Accuracy, task: "classification" })
         );
         assert_eq!(
             Scoring::R2.score_classification(&[0], &[0], None),
-            Err(MetricsError::WrongTask {
-                scoring: Scoring::R2,
-                task: "regression"
-            })
+            Err(MetricsError::WrongTask { scoring: Scoring::R2, task: "regression" })
         );
     }
 }

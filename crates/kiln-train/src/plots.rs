@@ -20,7 +20,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontStyle, register_font};
+use plotters::style::{FontStyle, FontTransform, register_font};
 
 /// DejaVu Sans Book 2.37; licence in `assets/LICENSE-DejaVu.txt`.
 static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -46,12 +46,7 @@ const MAX_SCATTER_POINTS: usize = 50_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputProblem {
     #[error("{left_name} has {left} values but {right_name} has {right}")]
-    LengthMismatch {
-        left_name: &'static str,
-        left: usize,
-        right_name: &'static str,
-        right: usize,
-    },
+    LengthMismatch { left_name: &'static str, left: usize, right_name: &'static str, right: usize },
     #[error("there are no finite values to plot")]
     NoData,
     #[error("the confusion matrix must be {n_classes}x{n_classes} for {n_classes} class names")]
@@ -64,10 +59,7 @@ pub enum InputProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     #[error("cannot plot `{}`: {problem}", path.display())]
-    Input {
-        path: PathBuf,
-        problem: InputProblem,
-    },
+    Input { path: PathBuf, problem: InputProblem },
     #[error("cannot draw the plot `{}`", path.display())]
     Draw {
         path: PathBuf,
@@ -97,19 +89,9 @@ pub fn safe_file_stem(name: &str) -> String {
     let stem: String = name
         .chars()
         .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
         .collect();
-    if stem.is_empty() {
-        "_".to_owned()
-    } else {
-        stem
-    }
+    if stem.is_empty() { "_".to_owned() } else { stem }
 }
 
 /// Registers the embedded font with plotters once per process; `false` if it was rejected.
@@ -119,10 +101,7 @@ fn font_loaded() -> bool {
 }
 
 fn input_error(path: &Path, problem: InputProblem) -> PlotError {
-    PlotError::Input {
-        path: path.to_owned(),
-        problem,
-    }
+    PlotError::Input { path: path.to_owned(), problem }
 }
 
 fn check_lengths(
@@ -133,15 +112,7 @@ fn check_lengths(
     if left == right {
         Ok(())
     } else {
-        Err(input_error(
-            path,
-            InputProblem::LengthMismatch {
-                left_name,
-                left,
-                right_name,
-                right,
-            },
-        ))
+        Err(input_error(path, InputProblem::LengthMismatch { left_name, left, right_name, right }))
     }
 }
 
@@ -152,13 +123,9 @@ fn render(
     draw: impl FnOnce(&Root<'_>) -> Result<(), DrawError>,
 ) -> Result<(), PlotError> {
     if !font_loaded() {
-        return Err(PlotError::Font {
-            path: path.to_owned(),
-        });
+        return Err(PlotError::Font { path: path.to_owned() });
     }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| input_error(path, InputProblem::NoFileName))?;
+    let file_name = path.file_name().ok_or_else(|| input_error(path, InputProblem::NoFileName))?;
     // Same directory as the target, so the rename cannot cross file systems; the `.png`
     // extension matters because the bitmap encoder picks the format from it.
     let mut tmp_name = file_name.to_owned();
@@ -169,36 +136,29 @@ fn render(
         // The backend is dropped at the end of this block, before the rename. (If drawing fails
         // half-way, dropping it still writes the partial image, which is removed below.)
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        root.fill(&WHITE)
-            .and_then(|()| draw(&root))
-            .and_then(|()| root.present())
+        root.fill(&WHITE).and_then(|()| draw(&root)).and_then(|()| root.present())
     };
     if let Err(e) = drawn {
         // Best effort: the drawing error is the one worth reporting.
         let _ = fs::remove_file(&tmp);
-        return Err(PlotError::Draw {
-            path: path.to_owned(),
-            source: Box::new(e),
-        });
+        return Err(PlotError::Draw { path: path.to_owned(), source: Box::new(e) });
     }
     fs::rename(&tmp, path).map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        PlotError::Write {
-            path: path.to_owned(),
-            source,
-        }
+        PlotError::Write { path: path.to_owned(), source }
     })
 }
 
+/// A text style in the embedded font. plotters resolves the font when the style is created, not
+/// when text is drawn, so the font must be registered first (a failure surfaces in [`render`]).
 fn font(size: u32) -> TextStyle<'static> {
+    let _ = font_loaded();
     (FONT, size).into_font().color(&BLACK)
 }
 
 fn centered(size: u32, color: &RGBColor) -> TextStyle<'static> {
-    (FONT, size)
-        .into_font()
-        .color(color)
-        .pos(Pos::new(HPos::Center, VPos::Center))
+    let _ = font_loaded();
+    (FONT, size).into_font().color(color).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
 /// Shortens a label to `max` characters with an ellipsis, so one long category name cannot
@@ -213,13 +173,57 @@ fn truncate_label(name: &str, max: usize) -> String {
     }
 }
 
-/// Pixel width reserved for labels of `chars` characters at `LABEL_SIZE` (DejaVu Sans averages
-/// a bit over half an em per character).
-fn label_width(chars: usize) -> u32 {
-    u32::try_from(chars)
-        .unwrap_or(u32::MAX)
-        .saturating_mul(LABEL_SIZE * 6 / 10)
-        .saturating_add(16)
+/// Pixel width of the widest of `labels` at `LABEL_SIZE`, measured with the embedded font, plus
+/// a small gap for the tick mark. Used to size label areas before drawing.
+fn label_width<S: AsRef<str>>(labels: &[S]) -> u32 {
+    let style = font(LABEL_SIZE);
+    let widest = labels
+        .iter()
+        .map(|l| {
+            let l = l.as_ref();
+            // Only if the font failed to load (then `render` reports it): about 0.6 em a glyph.
+            let guess = || u32::try_from(l.chars().count() * LABEL_SIZE as usize * 6 / 10);
+            style.font.box_size(l).map_or_else(|_| guess().unwrap_or(u32::MAX), |(w, _)| w)
+        })
+        .max()
+        .unwrap_or(0);
+    widest.saturating_add(16)
+}
+
+/// How category names are laid out under an x axis.
+struct XCategoryLabels {
+    /// Height of the label area (tick labels plus the axis description).
+    area: u32,
+    /// Rotated labels are drawn by [`draw_rotated_labels`], not by the mesh: plotters centres
+    /// rotated tick labels on the tick, which pushes half of each name into the plot.
+    rotated: bool,
+}
+
+/// Horizontal labels when the names fit side by side in `axis_px`, else labels rotated a
+/// quarter turn with the label area grown to the longest name: overlapping names are unreadable,
+/// and cutting them to a few characters leaves them all looking alike.
+fn x_category_labels(names: &[String], axis_px: u32) -> XCategoryLabels {
+    let width = label_width(names);
+    let per_category = axis_px / u32::try_from(names.len().max(1)).unwrap_or(u32::MAX);
+    if width <= per_category {
+        XCategoryLabels { area: 60, rotated: false }
+    } else {
+        XCategoryLabels { area: width + 45, rotated: true }
+    }
+}
+
+/// Draws `names` reading bottom-up (as matplotlib's `rotation=90`), each ending just below its
+/// anchor, the pixel position of its tick on the x axis.
+fn draw_rotated_labels(
+    root: &Root<'_>,
+    names: &[String],
+    anchors: impl Iterator<Item = (i32, i32)>,
+) -> Result<(), DrawError> {
+    let style = font(LABEL_SIZE).transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center));
+    for (name, (x, y)) in names.iter().zip(anchors) {
+        root.draw(&Text::new(name.clone(), (x, y + 10), style.clone()))?;
+    }
+    Ok(())
 }
 
 /// `lo..hi` widened by `pad` (a fraction of the span) on each side, and made non-empty when all
@@ -245,10 +249,7 @@ struct CategoryAxis {
 
 impl CategoryAxis {
     fn new(n: usize) -> Self {
-        Self {
-            inner: (0.0..n as f64).into(),
-            n,
-        }
+        Self { inner: (0.0..n as f64).into(), n }
     }
 }
 
@@ -262,11 +263,7 @@ impl Ranged for CategoryAxis {
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
         // Only "bold" points (which carry labels); light grid lines between categories are noise.
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            (0..self.n).map(|i| i as f64 + 0.5).collect()
-        }
+        if hint.weight().allow_light_points() { Vec::new() } else { (0..self.n).map(|i| i as f64 + 0.5).collect() }
     }
 
     fn range(&self) -> std::ops::Range<f64> {
@@ -274,16 +271,20 @@ impl Ranged for CategoryAxis {
     }
 }
 
-/// A compact number for in-chart annotations: integers as such, others with 3 significant
-/// digits.
+/// A compact number for tick labels and annotations: integers as such, others with 3
+/// significant digits and no trailing zeros (`2.5`, not `2.50`).
 fn short_number(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e9 {
+    if v == 0.0 {
+        // Also catches -0.0, which would print as "-0".
+        "0".to_owned()
+    } else if v == v.trunc() && v.abs() < 1e9 {
         format!("{v:.0}")
     } else if v.abs() >= 1e4 || v.abs() < 1e-3 {
         format!("{v:.2e}")
     } else {
         let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 4);
-        format!("{v:.*}", decimals as usize)
+        let s = format!("{v:.*}", decimals as usize);
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
     }
 }
 
@@ -308,29 +309,27 @@ pub fn confusion_matrix_png<S: AsRef<str>>(
 ) -> Result<(), PlotError> {
     let n = class_names.len();
     if n == 0 || matrix.len() != n || matrix.iter().any(|row| row.len() != n) {
-        return Err(input_error(
-            path,
-            InputProblem::MatrixShape { n_classes: n },
-        ));
+        return Err(input_error(path, InputProblem::MatrixShape { n_classes: n }));
     }
-    let names: Vec<String> = class_names
-        .iter()
-        .map(|s| truncate_label(s.as_ref(), 24))
-        .collect();
+    let names: Vec<String> = class_names.iter().map(|s| truncate_label(s.as_ref(), 24)).collect();
     let max = matrix.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
-    let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(1);
-    // Square-ish canvas: more room for long class names on the left.
-    let y_label_area = label_width(longest).clamp(60, 260);
+    // Square-ish cells; the canvas grows by the room the class names need on the left and
+    // (when rotated) at the bottom.
+    let y_label_area = label_width(&names).clamp(60, 300);
+    let x_labels = x_category_labels(&names, 600);
 
-    render(path, (y_label_area + 700, 700), |root| {
+    render(path, (y_label_area + 700, x_labels.area + 640), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Confusion matrix", font(TITLE_SIZE))
             .margin(20)
-            .x_label_area_size(60)
+            .x_label_area_size(x_labels.area)
             .y_label_area_size(y_label_area)
             .build_cartesian_2d(CategoryAxis::new(n), CategoryAxis::new(n))?;
         // Rows are drawn top-down, so row `i` sits at y = n - 1 - i.
-        let x_label = |v: &f64| names.get(v.floor() as usize).cloned().unwrap_or_default();
+        let x_label = |v: &f64| match names.get(v.floor() as usize) {
+            Some(name) if !x_labels.rotated => name.clone(),
+            _ => String::new(),
+        };
         let y_label = |v: &f64| {
             let row = n.checked_sub(1 + v.floor() as usize);
             row.and_then(|r| names.get(r)).cloned().unwrap_or_default()
@@ -345,10 +344,14 @@ pub fn confusion_matrix_png<S: AsRef<str>>(
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
             .draw()?;
+        if x_labels.rotated {
+            let ticks = (0..n).map(|i| chart.backend_coord(&(i as f64 + 0.5, 0.0)));
+            draw_rotated_labels(root, &names, ticks)?;
+        }
 
         // Cell text shrinks with the cell but stays readable.
         let cell_px = 600 / n as u32;
-        let text_size = (cell_px / 4).clamp(10, 28);
+        let text_size = (cell_px / 3).clamp(11, 28);
         for (i, row) in matrix.iter().enumerate() {
             let y0 = (n - 1 - i) as f64;
             for (j, &count) in row.iter().enumerate() {
@@ -385,12 +388,8 @@ pub fn confusion_matrix_png<S: AsRef<str>>(
 /// If `fpr` and `tpr` differ in length, or drawing/writing fails.
 pub fn roc_curve_png(path: &Path, fpr: &[f64], tpr: &[f64], auc: f64) -> Result<(), PlotError> {
     check_lengths(path, ("fpr", fpr.len()), ("tpr", tpr.len()))?;
-    let points: Vec<(f64, f64)> = fpr
-        .iter()
-        .zip(tpr)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .map(|(&x, &y)| (x, y))
-        .collect();
+    let points: Vec<(f64, f64)> =
+        fpr.iter().zip(tpr).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(&x, &y)| (x, y)).collect();
     if points.is_empty() {
         return Err(input_error(path, InputProblem::NoData));
     }
@@ -418,12 +417,7 @@ pub fn roc_curve_png(path: &Path, fpr: &[f64], tpr: &[f64], auc: f64) -> Result<
 
         let chance = GREY.stroke_width(2);
         chart
-            .draw_series(DashedLineSeries::new(
-                vec![(0.0, 0.0), (1.0, 1.0)],
-                8,
-                6,
-                chance,
-            ))?
+            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 8, 6, chance))?
             .label("Chance (AUC = 0.5)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], chance));
         let curve = BAR_BLUE.stroke_width(3);
@@ -474,16 +468,9 @@ pub fn feature_importance_png<S: AsRef<str>>(
     let hi = ranked.iter().map(|r| r.1).fold(0.0_f64, f64::max);
     // Extra room on the side(s) where bars end, for the value annotations.
     let (x_lo, x_hi) = padded_range(lo, hi, 0.12);
-    let (x_lo, x_hi) = (
-        if lo < 0.0 { x_lo } else { 0.0 },
-        if hi > 0.0 { x_hi } else { 0.0 },
-    );
-    let longest = ranked
-        .iter()
-        .map(|r| r.0.chars().count())
-        .max()
-        .unwrap_or(1);
-    let y_label_area = label_width(longest).clamp(60, 340);
+    let (x_lo, x_hi) = (if lo < 0.0 { x_lo } else { 0.0 }, if hi > 0.0 { x_hi } else { 0.0 });
+    let labels: Vec<&str> = ranked.iter().map(|r| r.0.as_str()).collect();
+    let y_label_area = label_width(&labels).clamp(60, 400);
     let height = (100 + 28 * n as u32).max(400);
 
     render(path, (y_label_area + 640, height), |root| {
@@ -496,9 +483,7 @@ pub fn feature_importance_png<S: AsRef<str>>(
         // Rank 0 (largest) at the top.
         let y_label = |v: &f64| {
             let rank = n.checked_sub(1 + v.floor() as usize);
-            rank.and_then(|r| ranked.get(r))
-                .map(|r| r.0.clone())
-                .unwrap_or_default()
+            rank.and_then(|r| ranked.get(r)).map(|r| r.0.clone()).unwrap_or_default()
         };
         chart
             .configure_mesh()
@@ -512,24 +497,15 @@ pub fn feature_importance_png<S: AsRef<str>>(
         for (rank, (_, v)) in ranked.iter().enumerate() {
             let y = (n - 1 - rank) as f64;
             let color = if *v < 0.0 { ACCENT_RED } else { BAR_BLUE };
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(0.0, y + 0.15), (*v, y + 0.85)],
-                color.filled(),
-            )))?;
+            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.15), (*v, y + 0.85)], color.filled())))?;
             let anchor = if *v < 0.0 { HPos::Right } else { HPos::Left };
             let style = font(LABEL_SIZE - 2).pos(Pos::new(anchor, VPos::Center));
             let gap = (x_hi - x_lo) * 0.01 * v.signum();
-            chart.draw_series(std::iter::once(Text::new(
-                short_number(*v),
-                (*v + gap, y + 0.5),
-                style,
-            )))?;
+            chart.draw_series(std::iter::once(Text::new(short_number(*v), (*v + gap, y + 0.5), style)))?;
         }
         // The zero line, so positive and negative bars share a visible baseline.
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, 0.0), (0.0, n as f64)],
-            BLACK.stroke_width(1),
-        )))?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, n as f64)], BLACK.stroke_width(1))))?;
         Ok(())
     })
 }
@@ -538,37 +514,28 @@ pub fn feature_importance_png<S: AsRef<str>>(
 ///
 /// # Errors
 /// If `class_names` and `counts` differ in length or are empty, or drawing/writing fails.
-pub fn class_balance_png<S: AsRef<str>>(
-    path: &Path,
-    class_names: &[S],
-    counts: &[usize],
-) -> Result<(), PlotError> {
-    check_lengths(
-        path,
-        ("class_names", class_names.len()),
-        ("counts", counts.len()),
-    )?;
+pub fn class_balance_png<S: AsRef<str>>(path: &Path, class_names: &[S], counts: &[usize]) -> Result<(), PlotError> {
+    check_lengths(path, ("class_names", class_names.len()), ("counts", counts.len()))?;
     let n = counts.len();
     if n == 0 {
         return Err(input_error(path, InputProblem::NoData));
     }
-    // Many classes get shorter labels, so that neighbours do not overlap.
-    let max_chars = (90 / n).clamp(4, 20);
-    let names: Vec<String> = class_names
-        .iter()
-        .map(|s| truncate_label(s.as_ref(), max_chars))
-        .collect();
+    let names: Vec<String> = class_names.iter().map(|s| truncate_label(s.as_ref(), 24)).collect();
+    let x_labels = x_category_labels(&names, 680);
     let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let total: usize = counts.iter().sum();
 
-    render(path, SIZE, |root| {
+    render(path, (SIZE.0, SIZE.1 + x_labels.area - 60), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("Class balance ({total} samples)"), font(TITLE_SIZE))
             .margin(20)
-            .x_label_area_size(55)
+            .x_label_area_size(x_labels.area)
             .y_label_area_size(75)
             .build_cartesian_2d(CategoryAxis::new(n), 0.0..max * 1.12)?;
-        let x_label = |v: &f64| names.get(v.floor() as usize).cloned().unwrap_or_default();
+        let x_label = |v: &f64| match names.get(v.floor() as usize) {
+            Some(name) if !x_labels.rotated => name.clone(),
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -581,6 +548,10 @@ pub fn class_balance_png<S: AsRef<str>>(
             .x_label_formatter(&x_label)
             .y_label_formatter(&|v| short_number(*v))
             .draw()?;
+        if x_labels.rotated {
+            let ticks = (0..n).map(|i| chart.backend_coord(&(i as f64 + 0.5, 0.0)));
+            draw_rotated_labels(root, &names, ticks)?;
+        }
         chart.draw_series(counts.iter().enumerate().map(|(i, &c)| {
             let x = i as f64;
             Rectangle::new([(x + 0.15, 0.0), (x + 0.85, c as f64)], BAR_BLUE.filled())
@@ -609,11 +580,7 @@ pub fn histogram_png(path: &Path, column_name: &str, values: &[f64]) -> Result<(
     let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     // A constant column still gets a visible (single) bar in a widened range.
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        padded_range(lo, hi, 0.0)
-    };
+    let (lo, hi) = if hi > lo { (lo, hi) } else { padded_range(lo, hi, 0.0) };
     let width = (hi - lo) / BINS as f64;
     let mut counts = [0_usize; BINS];
     for v in &finite {
@@ -664,18 +631,11 @@ pub fn histogram_png(path: &Path, column_name: &str, values: &[f64]) -> Result<(
 /// Finite `(x, y)` pairs, thinned by a regular stride to at most [`MAX_SCATTER_POINTS`].
 fn scatter_points(xs: &[f64], ys: &[f64]) -> Vec<(f64, f64)> {
     let stride = xs.len().div_ceil(MAX_SCATTER_POINTS).max(1);
-    xs.iter()
-        .zip(ys)
-        .step_by(stride)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .map(|(&x, &y)| (x, y))
-        .collect()
+    xs.iter().zip(ys).step_by(stride).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(&x, &y)| (x, y)).collect()
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    })
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
 /// Regression diagnostic: predicted against actual values, with the `y = x` line of perfect
@@ -683,11 +643,7 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 ///
 /// # Errors
 /// If the lengths differ, no pair is finite, or drawing/writing fails.
-pub fn predicted_vs_actual_png(
-    path: &Path,
-    y_true: &[f64],
-    y_pred: &[f64],
-) -> Result<(), PlotError> {
+pub fn predicted_vs_actual_png(path: &Path, y_true: &[f64], y_pred: &[f64]) -> Result<(), PlotError> {
     check_lengths(path, ("y_true", y_true.len()), ("y_pred", y_pred.len()))?;
     let points = scatter_points(y_true, y_pred);
     if points.is_empty() {
@@ -700,10 +656,7 @@ pub fn predicted_vs_actual_png(
 
     render(path, (700, 700), |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Predicted vs actual (R² = {r2:.4})"),
-                font(TITLE_SIZE),
-            )
+            .caption(format!("Predicted vs actual (R² = {r2:.4})"), font(TITLE_SIZE))
             .margin(20)
             .x_label_area_size(55)
             .y_label_area_size(75)
@@ -719,19 +672,10 @@ pub fn predicted_vs_actual_png(
             .x_label_formatter(&|v| short_number(*v))
             .y_label_formatter(&|v| short_number(*v))
             .draw()?;
-        chart.draw_series(
-            points
-                .iter()
-                .map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())),
-        )?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())))?;
         let ideal = ACCENT_RED.stroke_width(2);
         chart
-            .draw_series(DashedLineSeries::new(
-                vec![(lo, lo), (hi, hi)],
-                10,
-                6,
-                ideal,
-            ))?
+            .draw_series(DashedLineSeries::new(vec![(lo, lo), (hi, hi)], 10, 6, ideal))?
             .label("Perfect prediction (y = x)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], ideal));
         chart
@@ -782,11 +726,7 @@ pub fn residuals_png(path: &Path, y_true: &[f64], y_pred: &[f64]) -> Result<(), 
             .x_label_formatter(&|v| short_number(*v))
             .y_label_formatter(&|v| short_number(*v))
             .draw()?;
-        chart.draw_series(
-            points
-                .iter()
-                .map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())),
-        )?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())))?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(x_lo, 0.0), (x_hi, 0.0)],
             ACCENT_RED.stroke_width(2),
@@ -803,12 +743,7 @@ mod tests {
 
     fn assert_png(path: &Path) {
         let bytes = fs::read(path).unwrap();
-        assert!(
-            bytes.len() > 1000,
-            "{} is only {} bytes",
-            path.display(),
-            bytes.len()
-        );
+        assert!(bytes.len() > 1000, "{} is only {} bytes", path.display(), bytes.len());
         assert_eq!(&bytes[..8], PNG_MAGIC, "{} is not a PNG", path.display());
         // No temporary file is left behind.
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
@@ -824,9 +759,7 @@ mod tests {
         let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         (0..n)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 (state >> 11) as f64 / (1_u64 << 53) as f64
             })
             .collect()
@@ -839,54 +772,37 @@ mod tests {
         confusion_matrix_png(&dir.join("confusion_matrix.png"), &matrix, &classes).unwrap();
 
         let y: Vec<bool> = noise(400, 1).iter().map(|&u| u < 0.4).collect();
-        let scores: Vec<f64> = y
-            .iter()
-            .zip(noise(400, 2))
-            .map(|(&t, u)| if t { 0.35 + 0.65 * u } else { 0.7 * u })
-            .collect();
+        let scores: Vec<f64> =
+            y.iter().zip(noise(400, 2)).map(|(&t, u)| if t { 0.35 + 0.65 * u } else { 0.7 * u }).collect();
         let (fpr, tpr, _) = crate::metrics::roc_curve(&y, &scores);
         let auc = crate::metrics::roc_auc(&y, &scores);
         roc_curve_png(&dir.join("roc_curve.png"), &fpr, &tpr, auc).unwrap();
 
         let names: Vec<String> = (0..40)
             .map(|i| {
-                if i == 5 {
-                    "tfidf__a_very_long_feature_name_that_goes_on".to_owned()
-                } else {
-                    format!("feature_{i}")
-                }
+                if i == 5 { "tfidf__a_very_long_feature_name_that_goes_on".to_owned() } else { format!("feature_{i}") }
             })
             .collect();
         let values: Vec<f64> = noise(40, 3).iter().map(|u| (u - 0.4) * 3.0).collect();
-        feature_importance_png(
-            &dir.join("feature_importance.png"),
-            &names,
-            &values,
-            20,
-            "Top 20 coefficients",
-        )
-        .unwrap();
+        feature_importance_png(&dir.join("feature_importance.png"), &names, &values, 20, "Top 20 coefficients")
+            .unwrap();
 
         class_balance_png(&dir.join("class_balance.png"), &classes, &[965, 350, 82]).unwrap();
 
-        let mut hist: Vec<f64> = noise(2000, 4)
-            .chunks(4)
-            .map(|c| c.iter().sum::<f64>() * 10.0 + 20.0)
-            .collect();
+        // Many classes: labels must shrink rather than overlap.
+        let many: Vec<String> = (0..14).map(|i| format!("category_{i}")).collect();
+        let counts: Vec<usize> = (0..14).map(|i| 40 + 37 * i % 300).collect();
+        class_balance_png(&dir.join("class_balance_14.png"), &many, &counts).unwrap();
+        let big: Vec<Vec<usize>> =
+            (0..14).map(|i| (0..14).map(|j| if i == j { 500 + 10 * i } else { (i * j) % 7 }).collect()).collect();
+        confusion_matrix_png(&dir.join("confusion_matrix_14.png"), &big, &many).unwrap();
+
+        let mut hist: Vec<f64> = noise(2000, 4).chunks(4).map(|c| c.iter().sum::<f64>() * 10.0 + 20.0).collect();
         hist.extend([f64::NAN, f64::NAN, f64::INFINITY]);
-        histogram_png(
-            &dir.join(format!("hist_{}.png", safe_file_stem("age (years)"))),
-            "age (years)",
-            &hist,
-        )
-        .unwrap();
+        histogram_png(&dir.join(format!("hist_{}.png", safe_file_stem("age (years)"))), "age (years)", &hist).unwrap();
 
         let y_true: Vec<f64> = noise(300, 5).iter().map(|u| u * 100.0).collect();
-        let y_pred: Vec<f64> = y_true
-            .iter()
-            .zip(noise(300, 6))
-            .map(|(t, u)| t + (u - 0.5) * 20.0)
-            .collect();
+        let y_pred: Vec<f64> = y_true.iter().zip(noise(300, 6)).map(|(t, u)| t + (u - 0.5) * 20.0).collect();
         predicted_vs_actual_png(&dir.join("predicted_vs_actual.png"), &y_true, &y_pred).unwrap();
         residuals_png(&dir.join("residuals.png"), &y_true, &y_pred).unwrap();
     }
@@ -900,6 +816,8 @@ mod tests {
             "roc_curve.png",
             "feature_importance.png",
             "class_balance.png",
+            "class_balance_14.png",
+            "confusion_matrix_14.png",
             "hist_age__years_.png",
             "predicted_vs_actual.png",
             "residuals.png",
@@ -931,30 +849,12 @@ mod tests {
         assert_png(&p);
 
         let err = histogram_png(&p, "c", &[f64::NAN]).unwrap_err();
-        assert!(matches!(
-            err,
-            PlotError::Input {
-                problem: InputProblem::NoData,
-                ..
-            }
-        ));
+        assert!(matches!(err, PlotError::Input { problem: InputProblem::NoData, .. }));
         assert!(err.to_string().contains("x.png"), "{err}");
         let err = confusion_matrix_png(&p, &[vec![1, 2]], &["a", "b"]).unwrap_err();
-        assert!(matches!(
-            err,
-            PlotError::Input {
-                problem: InputProblem::MatrixShape { .. },
-                ..
-            }
-        ));
+        assert!(matches!(err, PlotError::Input { problem: InputProblem::MatrixShape { .. }, .. }));
         let err = roc_curve_png(&p, &[0.0], &[0.0, 1.0], 0.5).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "cannot plot `{}`: fpr has 1 values but tpr has 2",
-                p.display()
-            )
-        );
+        assert_eq!(err.to_string(), format!("cannot plot `{}`: fpr has 1 values but tpr has 2", p.display()));
     }
 
     #[test]
@@ -964,6 +864,17 @@ mod tests {
         let err = class_balance_png(&p, &["a"], &[1]).unwrap_err();
         assert!(err.to_string().contains("no such dir"), "{err}");
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_number(-0.0), "0");
+        assert_eq!(short_number(42.0), "42");
+        assert_eq!(short_number(2.5), "2.5");
+        assert_eq!(short_number(0.8471), "0.847");
+        assert_eq!(short_number(-1.2), "-1.2");
+        assert_eq!(short_number(123.456), "123");
+        assert_eq!(short_number(12_345.6), "1.23e4");
     }
 
     #[test]

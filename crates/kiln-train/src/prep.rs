@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kiln_core::Table;
 use kiln_model::pipeline::{InputColumn, InputKind};
-use kiln_model::preprocess::{CategoricalColumn, ENGLISH_STOP_WORDS, Norm, NumericColumn, Step, TextVectorizer, Tokenizer};
+use kiln_model::preprocess::{
+    CategoricalColumn, ENGLISH_STOP_WORDS, Norm, NumericColumn, Step, TextVectorizer, Tokenizer,
+};
 
 use crate::TrainError;
 use crate::config::{Config, DfBound, Impute, NormChoice, Scale, Vectorizer};
@@ -28,7 +30,9 @@ pub fn resolve_inputs(cfg: &Config, table: &Table) -> Result<Vec<InputColumn>, T
             inputs.push(InputColumn { name: name.clone(), kind, optional: true });
         }
     } else {
-        for (cols, kind) in [(&d.numeric, InputKind::Numeric), (&d.categorical, InputKind::Categorical), (&d.text, InputKind::Text)] {
+        for (cols, kind) in
+            [(&d.numeric, InputKind::Numeric), (&d.categorical, InputKind::Categorical), (&d.text, InputKind::Text)]
+        {
             for c in cols {
                 table.column(c)?;
                 inputs.push(InputColumn { name: c.clone(), kind, optional: true });
@@ -64,7 +68,8 @@ pub fn stop_words(cfg: &Config) -> Result<Vec<String>, TrainError> {
             std::fs::read_to_string(&path).map_err(|source| TrainError::StopWords { path, source })?
         }
     };
-    let mut words: Vec<String> = raw.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let mut words: Vec<String> =
+        raw.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     words.sort();
     words.dedup();
     Ok(words)
@@ -108,7 +113,8 @@ fn fit_numeric(cfg: &Config, name: &str, values: &[f64]) -> Result<NumericColumn
     };
     // Scaling statistics are taken after imputation, as in a scikit-learn Pipeline of
     // SimpleImputer then StandardScaler.
-    let filled: Vec<f64> = values.iter().map(|&x| if x.is_nan() { fill.unwrap_or(x) } else { x }).filter(|x| !x.is_nan()).collect();
+    let filled: Vec<f64> =
+        values.iter().map(|&x| if x.is_nan() { fill.unwrap_or(x) } else { x }).filter(|x| !x.is_nan()).collect();
     #[allow(clippy::cast_precision_loss)]
     let n = filled.len() as f64;
     let (offset, scale) = match cfg.numeric.scale {
@@ -167,7 +173,12 @@ fn df_limit(b: DfBound, n_docs: usize) -> f64 {
 /// Fits a vectoriser (scikit-learn's vocabulary rules: `max_df`/`min_df` prune by document
 /// frequency, `max_features` keeps the most frequent terms by corpus count, the vocabulary is
 /// sorted, IDF is `ln((1+n)/(1+df)) + 1` when smoothed).
-fn fit_text(cfg: &Config, name: &str, values: &[Option<String>], stop: &[String]) -> Result<TextVectorizer, TrainError> {
+fn fit_text(
+    cfg: &Config,
+    name: &str,
+    values: &[Option<String>],
+    stop: &[String],
+) -> Result<TextVectorizer, TrainError> {
     let t = &cfg.text;
     let tokenizer = Tokenizer { lowercase: t.lowercase, stop_words: stop.to_vec(), ngram_range: t.ngram_range };
     let mut df: HashMap<String, (usize, usize)> = HashMap::new(); // term -> (doc freq, total count)
@@ -185,8 +196,11 @@ fn fit_text(cfg: &Config, name: &str, values: &[Option<String>], stop: &[String]
     let n_docs = values.len();
     let (min_df, max_df) = (df_limit(t.min_df, n_docs), df_limit(t.max_df, n_docs));
     #[allow(clippy::cast_precision_loss)]
-    let mut terms: Vec<(String, usize, usize)> =
-        df.into_iter().filter(|(_, (d, _))| *d as f64 >= min_df && *d as f64 <= max_df).map(|(k, (d, c))| (k, d, c)).collect();
+    let mut terms: Vec<(String, usize, usize)> = df
+        .into_iter()
+        .filter(|(_, (d, _))| *d as f64 >= min_df && *d as f64 <= max_df)
+        .map(|(k, (d, c))| (k, d, c))
+        .collect();
     if let Some(maxf) = t.max_features
         && terms.len() > maxf
     {
@@ -215,7 +229,15 @@ fn fit_text(cfg: &Config, name: &str, values: &[Option<String>], stop: &[String]
         (Vectorizer::Tfidf, NormChoice::L1) => Some(Norm::L1),
     };
     let sublinear = t.vectorizer == Vectorizer::Tfidf && t.sublinear_tf;
-    Ok(TextVectorizer::new(name.to_owned(), tokenizer, terms.into_iter().map(|t| t.0).collect(), t.binary, idf, sublinear, norm))
+    Ok(TextVectorizer::new(
+        name.to_owned(),
+        tokenizer,
+        terms.into_iter().map(|t| t.0).collect(),
+        t.binary,
+        idf,
+        sublinear,
+        norm,
+    ))
 }
 
 /// Fits one step per input column on `table` (the training rows).
@@ -223,7 +245,12 @@ fn fit_text(cfg: &Config, name: &str, values: &[Option<String>], stop: &[String]
 /// # Errors
 /// A numeric column with a non-number or only missing values, or a text column whose
 /// vocabulary ends up empty.
-pub fn fit_steps(cfg: &Config, inputs: &[InputColumn], table: &Table, stop: &[String]) -> Result<Vec<Step>, TrainError> {
+pub fn fit_steps(
+    cfg: &Config,
+    inputs: &[InputColumn],
+    table: &Table,
+    stop: &[String],
+) -> Result<Vec<Step>, TrainError> {
     inputs
         .iter()
         .map(|c| {

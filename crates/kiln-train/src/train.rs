@@ -8,8 +8,8 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use kiln_core::Table;
 use kiln_model::bundle::{self, SaveOptions};
-use kiln_model::matrix::Features;
 use kiln_model::estimator::FittedEstimator;
+use kiln_model::matrix::Features;
 use kiln_model::pipeline::{InputColumn, InputKind, Pipeline, Predictions, Task, predict_features, transform_steps};
 use kiln_model::preprocess::Step;
 use rayon::prelude::*;
@@ -72,7 +72,9 @@ impl Labels {
                 idx.map_or_else(|| y.clone(), |ix| ix.iter().map(|&i| y[i]).collect()),
                 classes.len(),
             ),
-            Self::Values(v) => OwnedTarget::Values(idx.map_or_else(|| v.clone(), |ix| ix.iter().map(|&i| v[i]).collect())),
+            Self::Values(v) => {
+                OwnedTarget::Values(idx.map_or_else(|| v.clone(), |ix| ix.iter().map(|&i| v[i]).collect()))
+            }
         }
     }
 
@@ -135,7 +137,13 @@ fn read_labels(cfg: &Config, table: &Table, classes: Option<&[String]>) -> Resul
 }
 
 /// Fits the preprocessing on `fit_rows` and returns the features of `fit_rows` and `eval_rows`.
-fn prepare(cfg: &Config, inputs: &[InputColumn], stop: &[String], fit: &Table, eval: &Table) -> Result<(Vec<Step>, Features, Features), TrainError> {
+fn prepare(
+    cfg: &Config,
+    inputs: &[InputColumn],
+    stop: &[String],
+    fit: &Table,
+    eval: &Table,
+) -> Result<(Vec<Step>, Features, Features), TrainError> {
     let steps = prep::fit_steps(cfg, inputs, fit, stop)?;
     let xf = transform_steps(&steps, fit)?;
     let xe = transform_steps(&steps, eval)?;
@@ -145,7 +153,8 @@ fn prepare(cfg: &Config, inputs: &[InputColumn], stop: &[String], fit: &Table, e
 fn score(cfg: &Config, pred: &Predictions, truth: &OwnedTarget) -> Result<f64, TrainError> {
     Ok(match (pred, truth) {
         (Predictions::Classes { index, scores, .. }, OwnedTarget::Classes(y, _)) => {
-            let pos: Option<Vec<f64>> = (scores.n_cols == 2).then(|| (0..scores.n_rows).map(|i| scores.get(i, 1)).collect());
+            let pos: Option<Vec<f64>> =
+                (scores.n_cols == 2).then(|| (0..scores.n_rows).map(|i| scores.get(i, 1)).collect());
             cfg.scoring.score_classification(y, index, pos.as_deref())?
         }
         (Predictions::Values(p), OwnedTarget::Values(y)) => cfg.scoring.score_regression(y, p)?,
@@ -161,7 +170,14 @@ fn hyper_label(h: &Hyper) -> String {
 }
 
 /// Runs the grid search with k-fold CV on the training rows.
-fn search(cfg: &Config, inputs: &[InputColumn], stop: &[String], train: &Table, labels: &Labels, opts: &TrainOptions) -> Result<Vec<SearchRow>, TrainError> {
+fn search(
+    cfg: &Config,
+    inputs: &[InputColumn],
+    stop: &[String],
+    train: &Table,
+    labels: &Labels,
+    opts: &TrainOptions,
+) -> Result<Vec<SearchRow>, TrainError> {
     let folds = select::k_fold(train.n_rows(), labels.strata(), cfg.cv.folds, cfg.split.seed);
     let prepared: Vec<(Features, Features, OwnedTarget, OwnedTarget)> = folds
         .par_iter()
@@ -274,7 +290,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     if let Labels::Classes { classes, .. } = &labels
         && classes.len() < 2
     {
-        return Err(TrainError::OneClass { column: cfg.data.target.clone(), class: classes.first().cloned().unwrap_or_default() });
+        return Err(TrainError::OneClass {
+            column: cfg.data.target.clone(),
+            class: classes.first().cloned().unwrap_or_default(),
+        });
     }
 
     // The held-out rows: a separate file, or a (stratified) split of the data.
@@ -290,7 +309,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
         let strata = if cfg.split.stratify { labels.strata() } else { None };
         let (tr, te) = select::train_test_split(table.n_rows(), strata, cfg.split.test_size, cfg.split.seed);
         let split = |idx: &[usize]| match &labels {
-            Labels::Classes { y, classes } => Labels::Classes { y: idx.iter().map(|&i| y[i]).collect(), classes: classes.clone() },
+            Labels::Classes { y, classes } => {
+                Labels::Classes { y: idx.iter().map(|&i| y[i]).collect(), classes: classes.clone() }
+            }
             Labels::Values(v) => Labels::Values(idx.iter().map(|&i| v[i]).collect()),
         };
         (table.take(&tr), split(&tr), table.take(&te), split(&te))
@@ -300,7 +321,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
         return Err(TrainError::TooFewRows { train: train_t.n_rows(), test: test_t.n_rows(), needed: min_rows });
     }
 
-    let search_rows = if cfg.cv.folds >= 2 { search(cfg, &inputs, &stop, &train_t, &train_labels, opts)? } else { Vec::new() };
+    let search_rows =
+        if cfg.cv.folds >= 2 { search(cfg, &inputs, &stop, &train_t, &train_labels, opts)? } else { Vec::new() };
     if let Some(pb) = &opts.progress {
         pb.set_message("fitting the best model");
     }
@@ -312,7 +334,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     let fitted = cfg.model.build(&best)?.fit(&x_train, &train_labels.target(None).borrow(), cfg.split.seed)?;
     let fit_s = t0.elapsed().as_secs_f64();
     let task = match &train_labels {
-        Labels::Classes { classes, .. } => Task::Classification { target: cfg.data.target.clone(), classes: classes.clone() },
+        Labels::Classes { classes, .. } => {
+            Task::Classification { target: cfg.data.target.clone(), classes: classes.clone() }
+        }
         Labels::Values(_) => Task::Regression { target: cfg.data.target.clone() },
     };
     let pipeline = Pipeline { task, inputs: inputs.clone(), steps, estimator: fitted };
@@ -398,7 +422,14 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     }
 
     let model_dir = out_dir.join("model");
-    bundle::save(&model_dir, &pipeline, &SaveOptions { created_unix_micros: opts.created_unix_micros, example: Some(train_t.take(&(0..train_t.n_rows().min(5)).collect::<Vec<_>>())) })?;
+    bundle::save(
+        &model_dir,
+        &pipeline,
+        &SaveOptions {
+            created_unix_micros: opts.created_unix_micros,
+            example: Some(train_t.take(&(0..train_t.n_rows().min(5)).collect::<Vec<_>>())),
+        },
+    )?;
     let metrics_path = out_dir.join("metrics.json");
     let mut pretty = serde_json::to_vec_pretty(&metrics_json).map_err(|e| TrainError::Serialize(e.to_string()))?;
     pretty.push(b'\n');

@@ -208,9 +208,9 @@ impl LogisticLoss<'_> {
     fn loss_grad(&self, w: &[f64], grad: &mut [f64]) -> f64 {
         let n = self.y.len();
         // The chunk size depends on `n` only, and the partial sums are added in chunk order, so
-        // the result does not depend on how many threads rayon happens to use. At most 64
+        // the result does not depend on how many threads rayon happens to use. At most 32
         // chunks bounds the memory of the per-chunk gradients.
-        let chunk = n.div_ceil(64).max(512);
+        let chunk = n.div_ceil(32).max(1024);
         let partials: Vec<(f64, Vec<f64>)> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| self.chunk_loss_grad(w, c * chunk..((c + 1) * chunk).min(n)))
@@ -275,7 +275,9 @@ impl LogisticLoss<'_> {
     fn to_classifier(&self, w: &[f64], present: &[usize], n_classes: usize) -> LinearClassifier {
         let (k, d) = (self.k, self.d);
         let coef_of = |j: usize, c: usize| w[j * k + c];
-        let intercept_of = |c: usize| if self.fit_intercept { w[d * k + c] } else { 0.0 };
+        let intercept_of = |c: usize| {
+            if self.fit_intercept { w[d * k + c] } else { 0.0 }
+        };
         if n_classes == 2 {
             return LinearClassifier {
                 coef: DenseMatrix::from_vec(1, d, (0..d).map(|j| coef_of(j, 0)).collect()),
@@ -505,8 +507,8 @@ impl Dcsrch {
         }
         // dcsrch's warnings (rounding errors, interval too small, step at a bound) end the
         // search like convergence does; L-BFGS-B takes the step either way.
-        let warn = (self.brackt && (stp <= self.stmin || stp >= self.stmax))
-            || (self.brackt && self.stmax - self.stmin <= Self::XTOL * self.stmax)
+        let warn = (self.brackt
+            && (stp <= self.stmin || stp >= self.stmax || self.stmax - self.stmin <= Self::XTOL * self.stmax))
             || (stp == self.stpmax && f <= ftest && g <= self.gtest)
             || (stp == Self::STPMIN && (f > ftest || g >= self.gtest));
         let converged = f <= ftest && g.abs() <= Self::GTOL * -self.ginit;
@@ -989,7 +991,10 @@ fn symmetric_eigen(mut a: Vec<f64>, d: usize) -> (Vec<f64>, Vec<f64>) {
     }
     let total: f64 = a.iter().map(|x| x * x).sum();
     for _sweep in 0..100 {
-        let off: f64 = (0..d).flat_map(|p| (0..d).filter(move |&q| q != p).map(move |q| (p, q))).map(|(p, q)| a[p * d + q].powi(2)).sum();
+        let off: f64 = (0..d)
+            .flat_map(|p| (0..d).filter(move |&q| q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * d + q].powi(2))
+            .sum();
         if off <= f64::EPSILON * f64::EPSILON * total {
             break;
         }
@@ -1022,4 +1027,473 @@ fn symmetric_eigen(mut a: Vec<f64>, d: usize) -> (Vec<f64>, Vec<f64>) {
         }
     }
     ((0..d).map(|i| a[i * d + i]).collect(), v)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kiln_model::matrix::CsrMatrix;
+    use serde_json::json;
+
+    use super::*;
+    use crate::estimators::ModelKind;
+
+    /// Iris as (150 × 4 dense features, class index by sorted species name).
+    fn iris() -> (Features, Vec<usize>) {
+        let text = std::fs::read_to_string("/work/shared/data/iris/iris.csv").expect("iris.csv");
+        let mut data = Vec::new();
+        let mut y = Vec::new();
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            let fields: Vec<&str> = line.split(',').collect();
+            data.extend(fields[..4].iter().map(|v| v.parse::<f64>().expect("number")));
+            y.push(["setosa", "versicolor", "virginica"].iter().position(|s| *s == fields[4]).expect("species"));
+        }
+        (Features::Dense(DenseMatrix::from_vec(y.len(), 4, data)), y)
+    }
+
+    /// Diabetes (442 × 10, raw units) and its target.
+    fn diabetes() -> (Features, Vec<f64>) {
+        let text = std::fs::read_to_string("/work/shared/data/diabetes/diabetes.csv").expect("diabetes.csv");
+        let mut data = Vec::new();
+        let mut y = Vec::new();
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            let v: Vec<f64> = line.split(',').map(|f| f.parse().expect("number")).collect();
+            data.extend_from_slice(&v[..10]);
+            y.push(v[10]);
+        }
+        (Features::Dense(DenseMatrix::from_vec(y.len(), 10, data)), y)
+    }
+
+    fn to_sparse(x: &Features) -> Features {
+        let d = x.to_dense();
+        let mut s = CsrMatrix::empty(d.n_cols);
+        for i in 0..d.n_rows {
+            #[allow(clippy::cast_possible_truncation)]
+            s.push_row(d.row(i).iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(j, v)| (j as u32, *v)));
+        }
+        Features::Sparse(s)
+    }
+
+    fn hyper(model: &str, values: serde_json::Value) -> Hyper {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(values).expect("object");
+        Hyper::new(model, map)
+    }
+
+    fn build(kind: ModelKind, values: serde_json::Value) -> Box<dyn Estimator> {
+        kind.build(&hyper(kind.name(), values)).expect("valid params")
+    }
+
+    fn classifier(f: FittedEstimator) -> LinearClassifier {
+        match f {
+            FittedEstimator::LogisticRegression(m) | FittedEstimator::LinearSvc(m) => m,
+            other => panic!("not a linear classifier: {other:?}"),
+        }
+    }
+
+    fn regressor(f: FittedEstimator) -> LinearRegressor {
+        match f {
+            FittedEstimator::LinearRegression(m) | FittedEstimator::Ridge(m) => m,
+            other => panic!("not a linear regressor: {other:?}"),
+        }
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}[{i}]: got {g}, want {w} (tol {tol})");
+        }
+    }
+
+    fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
+        as_f64(pred.iter().zip(y).filter(|(p, t)| p == t).count()) / as_f64(y.len())
+    }
+
+    // import numpy as np, pandas as pd
+    // from sklearn.linear_model import LogisticRegression
+    // df = pd.read_csv("/work/shared/data/iris/iris.csv")
+    // X = df.iloc[:, :4].to_numpy(); y = pd.Categorical(df.species).codes
+    // m = LogisticRegression().fit(X, y)   # sklearn 1.9.1; stops at max_iter=100 unconverged
+    // m.coef_, m.intercept_, m.score(X, y)
+    const IRIS_LR_COEF: [f64; 12] = [
+        -0.4184456286916816,
+        0.9663768777943086,
+        -2.5206183635290604,
+        -1.0841594056452075, //
+        0.5297919959501407,
+        -0.314416407494849,
+        -0.19993272477734728,
+        -0.9473436268527732, //
+        -0.11134636725844733,
+        -0.6519604702994625,
+        2.720551088306387,
+        2.031503032497978,
+    ];
+    const IRIS_LR_INTERCEPT: [f64; 3] = [9.838539379043635, 2.2220159572554072, -12.060555336298684];
+
+    #[test]
+    fn logistic_multinomial_iris_matches_sklearn() {
+        let (x, y) = iris();
+        let fitted =
+            build(ModelKind::LogisticRegression, json!({})).fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0);
+        let m = classifier(fitted.expect("fit"));
+        assert!(m.multinomial);
+        assert_eq!(m.n_classes, 3);
+        // Both stop unconverged at max_iter = 100, on the same L-BFGS-B path: the objective
+        // agrees to 1e-16 at the first iteration, but rounding differences grow along the
+        // ill-conditioned path (1e-8 by iteration 60), so after 100 the iterates agree to ~5e-3.
+        assert_close(&m.coef.data, &IRIS_LR_COEF, 1e-2, "coef");
+        assert_close(&m.intercept, &IRIS_LR_INTERCEPT, 1e-2, "intercept");
+        let sk = LinearClassifier {
+            coef: DenseMatrix::from_vec(3, 4, IRIS_LR_COEF.to_vec()),
+            intercept: IRIS_LR_INTERCEPT.to_vec(),
+            n_classes: 3,
+            multinomial: true,
+        };
+        let pred = m.predict_proba(&x).argmax_rows();
+        assert_eq!(pred, sk.predict_proba(&x).argmax_rows());
+        assert!((accuracy(&pred, &y) - 0.9733333333333334).abs() < 1e-12);
+    }
+
+    #[test]
+    fn logistic_converged_iris_matches_sklearn_closely() {
+        // The exact optimum of scikit-learn's objective, far tighter than any `tol`:
+        // from scipy import optimize
+        // from sklearn.linear_model._linear_loss import LinearModelLoss
+        // from sklearn._loss.loss import HalfMultinomialLoss
+        // loss = LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=3), fit_intercept=True)
+        // r = optimize.minimize(loss.loss_gradient, np.zeros(15), method="L-BFGS-B", jac=True,
+        //     args=(X, y.astype(float), None, 1 / 150, 1),
+        //     options=dict(maxiter=10000, maxls=50, gtol=1e-13, ftol=0))  # max|grad| 1.4e-9
+        // r.x.reshape(3, -1, order="F")
+        // (LogisticRegression(tol=1e-10, max_iter=1000) stops on ftol within 4e-6 of it.)
+        let want_coef = [
+            -0.42351009400719464,
+            0.9673506366348579,
+            -2.5171522988518134,
+            -1.0793368413263214, //
+            0.5344616135596751,
+            -0.32158782025019766,
+            -0.20639217573614388,
+            -0.9442983045966945, //
+            -0.1109515195524814,
+            -0.6457628163846655,
+            2.723544474587943,
+            2.0236351459230155,
+        ];
+        let want_intercept = [9.849568784891149, 2.2372051847520784, -12.086773969642735];
+        let (x, y) = iris();
+        let est = build(ModelKind::LogisticRegression, json!({"tol": 1e-10, "max_iter": 1000}));
+        let m = classifier(est.fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        assert_close(&m.coef.data, &want_coef, 1e-5, "coef");
+        assert_close(&m.intercept, &want_intercept, 1e-5, "intercept");
+        // The same fit from CSR input: same values in the same order, so the same bits.
+        let ms = classifier(est.fit(&to_sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        assert_eq!(ms, m);
+    }
+
+    #[test]
+    fn logistic_binary_iris_matches_sklearn() {
+        // mask = y > 0; m = LogisticRegression().fit(X[mask], y[mask])   # n_iter_ = 32
+        // m.coef_, m.intercept_, m.predict_proba(X[[50, 70, 133]])
+        let (x, y) = iris();
+        let rows: Vec<usize> = (50..150).collect();
+        let xb = x.take_rows(&rows);
+        let yb: Vec<usize> = rows.iter().map(|&i| y[i] - 1).collect();
+        let fitted = build(ModelKind::LogisticRegression, json!({}));
+        let m = classifier(fitted.fit(&xb, &Target::Classes { y: &yb, n_classes: 2 }, 0).expect("fit"));
+        assert_eq!((m.coef.n_rows, m.n_classes, m.multinomial), (1, 2, false));
+        let want = [-0.3962930252100101, -0.5122078975395303, 2.9301968318974483, 2.413800880455584];
+        assert_close(&m.coef.data, &want, 1e-3, "coef");
+        assert_close(&m.intercept, &[-14.414022864123822], 1e-3, "intercept");
+        let p = m.predict_proba(&x.take_rows(&[50, 70, 133]));
+        let want_p = [
+            0.8423599264584053,
+            0.15764007354159468, //
+            0.4953577851595814,
+            0.5046422148404186, //
+            0.4452567956253126,
+            0.5547432043746874,
+        ];
+        assert_close(&p.data, &want_p, 1e-4, "proba");
+        assert!((accuracy(&m.predict_proba(&xb).argmax_rows(), &yb) - 0.96).abs() < 1e-12);
+    }
+
+    #[test]
+    fn logistic_with_an_absent_class_never_predicts_it() {
+        let (x, y) = iris();
+        let yy: Vec<usize> = y.iter().map(|&c| if c == 2 { 3 } else { c }).collect();
+        let est = build(ModelKind::LogisticRegression, json!({}));
+        let m = classifier(est.fit(&x, &Target::Classes { y: &yy, n_classes: 4 }, 0).expect("fit"));
+        assert_eq!((m.coef.n_rows, m.intercept[2]), (4, ABSENT_CLASS_SCORE));
+        let p = m.predict_proba(&x);
+        assert!((0..150).all(|i| p.get(i, 2) == 0.0 && (p.row(i).iter().sum::<f64>() - 1.0).abs() < 1e-12));
+        // Two of four classes present: a binary fit, stored as a softmax over 4 rows.
+        let yy: Vec<usize> = y[50..].iter().map(|&c| c + 1).collect();
+        let xb = x.take_rows(&(50..150).collect::<Vec<_>>());
+        let m4 = classifier(est.fit(&xb, &Target::Classes { y: &yy, n_classes: 4 }, 0).expect("fit"));
+        let yb: Vec<usize> = y[50..].iter().map(|&c| c - 1).collect();
+        let m2 = classifier(est.fit(&xb, &Target::Classes { y: &yb, n_classes: 2 }, 0).expect("fit"));
+        let (p4, p2) = (m4.predict_proba(&xb), m2.predict_proba(&xb));
+        for i in 0..100 {
+            assert!((p4.get(i, 3) - p2.get(i, 1)).abs() < 1e-12 && p4.get(i, 0) == 0.0);
+        }
+    }
+
+    #[test]
+    fn linear_svc_iris_matches_sklearn() {
+        // m = LinearSVC(dual=True, random_state=0).fit(X, y)  # hits max_iter=1000, like kiln
+        // m.coef_, m.intercept_, m.score(X, y)
+        let want_coef = [
+            0.18424595197107027,
+            0.45122993671729655,
+            -0.8079417679948063,
+            -0.45070906134044086, //
+            0.06115098932699645,
+            -0.9023368260208237,
+            0.4022653948198686,
+            -0.953481948761408, //
+            -0.8506965207134236,
+            -0.986608528339734,
+            1.380937627779815,
+            1.8653390240658132,
+        ];
+        let want_intercept = [0.1095640811904938, 1.6767946546657675, -1.7098064226675205];
+        let (x, y) = iris();
+        let est = build(ModelKind::LinearSvc, json!({}));
+        let m = classifier(est.fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        assert_eq!((m.coef.n_rows, m.multinomial), (3, false));
+        assert_close(&m.coef.data, &want_coef, 2e-2, "coef");
+        assert_close(&m.intercept, &want_intercept, 2e-2, "intercept");
+        assert!((accuracy(&m.decision_matrix(&x).argmax_rows(), &y) - 0.9666666666666667).abs() < 1e-12);
+        // Deterministic for a seed, and the same from CSR.
+        let ms = classifier(est.fit(&to_sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        assert_eq!(ms, m);
+    }
+
+    #[test]
+    fn linear_svc_binary_and_hinge() {
+        // m = LinearSVC(dual=True, random_state=0).fit(X[mask], y[mask])   # mask = y > 0
+        // -> coef [[-0.8507, -0.9867, 1.3810, 1.8654]], intercept [-1.7098], score 0.97
+        let (x, y) = iris();
+        let xb = x.take_rows(&(50..150).collect::<Vec<_>>());
+        let yb: Vec<usize> = y[50..].iter().map(|&c| c - 1).collect();
+        let est = build(ModelKind::LinearSvc, json!({}));
+        let m = classifier(est.fit(&xb, &Target::Classes { y: &yb, n_classes: 2 }, 7).expect("fit"));
+        assert_eq!(m.coef.n_rows, 1);
+        let want = [-0.850664795290869, -0.9867211503649942, 1.38099553606725, 1.865431596818485];
+        assert_close(&m.coef.data, &want, 2e-2, "coef");
+        assert_close(&m.intercept, &[-1.7097569852672276], 2e-2, "intercept");
+        assert!((accuracy(&m.decision_matrix(&xb).argmax_rows(), &yb) - 0.97).abs() < 1e-12);
+        // m = LinearSVC(dual=True, loss="hinge", random_state=0).fit(X, y); m.score(X, y) -> 0.9467
+        let est = build(ModelKind::LinearSvc, json!({"loss": "hinge"}));
+        let m = classifier(est.fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        assert!(accuracy(&m.decision_matrix(&x).argmax_rows(), &y) >= 0.9);
+    }
+
+    #[test]
+    fn linear_regression_and_ridge_match_sklearn() {
+        // db = pd.read_csv("/work/shared/data/diabetes/diabetes.csv")
+        // X = db.iloc[:, :10].to_numpy(); y = db.target.to_numpy()
+        // for m in [LinearRegression(), Ridge(), Ridge(alpha=10.0, fit_intercept=False)]:
+        //     m.fit(X, y); m.coef_, m.intercept_
+        let cases = [
+            (
+                ModelKind::LinearRegression,
+                json!({}),
+                [
+                    -0.0363612242236198,
+                    -22.859648090498386,
+                    5.602962091923707,
+                    1.1168079933181891,
+                    -1.0899963340632208,
+                    0.7464504555142053,
+                    0.3720047150891326,
+                    6.533831935990338,
+                    68.48312496478829,
+                    0.2801169893214963,
+                ],
+                -334.5671385187868,
+            ),
+            (
+                ModelKind::Ridge,
+                json!({}),
+                [
+                    -0.03285239685543177,
+                    -22.607045432279943,
+                    5.6404052343656526,
+                    1.1189975700485106,
+                    -0.9146734842698865,
+                    0.5849098252881734,
+                    0.17788523837880751,
+                    6.250441778661595,
+                    63.179080873617174,
+                    0.2877669028997868,
+                ],
+                -316.0771186042882,
+            ),
+            (
+                ModelKind::Ridge,
+                json!({"alpha": 10.0, "fit_intercept": false}),
+                [
+                    0.014485733629441971,
+                    -23.389894238234497,
+                    5.415314710010233,
+                    1.0042106288270396,
+                    1.3213683375818335,
+                    -1.3506608511080593,
+                    -3.060534516709856,
+                    -5.062908999023785,
+                    3.557382275373118,
+                    0.11888342541834718,
+                ],
+                0.0,
+            ),
+        ];
+        let (x, y) = diabetes();
+        for (kind, params, coef, intercept) in cases {
+            let m = regressor(build(kind, params.clone()).fit(&x, &Target::Values(&y), 0).expect("fit"));
+            assert_close(&m.coef, &coef, 1e-6, &format!("{kind} {params} coef"));
+            assert_close(&[m.intercept], &[intercept], 1e-6, &format!("{kind} {params} intercept"));
+            let ms = regressor(build(kind, params).fit(&to_sparse(&x), &Target::Values(&y), 0).expect("fit"));
+            assert_eq!(ms, m);
+        }
+    }
+
+    #[test]
+    fn linear_regression_on_collinear_columns_is_minimum_norm() {
+        // X2 = np.column_stack([X, X[:, 2]]); LinearRegression().fit(X2, y)  # lstsq: min-norm
+        let (x, y) = diabetes();
+        let d = x.to_dense();
+        let mut data = Vec::new();
+        for i in 0..d.n_rows {
+            data.extend_from_slice(d.row(i));
+            data.push(d.get(i, 2));
+        }
+        let x2 = Features::Dense(DenseMatrix::from_vec(d.n_rows, 11, data));
+        let m = regressor(build(ModelKind::LinearRegression, json!({})).fit(&x2, &Target::Values(&y), 0).expect("fit"));
+        let want = [
+            -0.036361224223624936,
+            -22.859648090498325,
+            2.801481045961804,
+            1.1168079933181856,
+            -1.089996334063244,
+            0.7464504555142266,
+            0.37200471508915123,
+            6.533831935990333,
+            68.48312496478835,
+            0.28011698932150697,
+            2.8014810459619053,
+        ];
+        assert_close(&m.coef, &want, 1e-6, "coef");
+        assert_close(&[m.intercept], &[-334.5671385187867], 1e-6, "intercept");
+    }
+
+    #[test]
+    fn constant_column_gets_zero_coefficient() {
+        let x = Features::Dense(DenseMatrix::from_vec(4, 2, vec![1.0, 5.0, 2.0, 5.0, 3.0, 5.0, 4.0, 5.0]));
+        let y = [3.0, 5.0, 7.0, 9.0];
+        let m = regressor(build(ModelKind::LinearRegression, json!({})).fit(&x, &Target::Values(&y), 0).expect("fit"));
+        assert_close(&m.coef, &[2.0, 0.0], 1e-12, "coef");
+        assert_close(&[m.intercept], &[1.0], 1e-12, "intercept");
+    }
+
+    #[test]
+    fn bad_params_name_the_key_and_the_range() {
+        let err = |kind: ModelKind, v: serde_json::Value| {
+            kind.build(&hyper(kind.name(), v)).expect_err("invalid").to_string()
+        };
+        assert_eq!(
+            err(ModelKind::LogisticRegression, json!({"C": 0})),
+            "model.C of logistic_regression: expected a number > 0, got 0"
+        );
+        assert_eq!(
+            err(ModelKind::LogisticRegression, json!({"penalty": "l1"})),
+            "model.penalty of logistic_regression: expected one of l2, got \"l1\""
+        );
+        assert_eq!(
+            err(ModelKind::LogisticRegression, json!({"max_iter": 0})),
+            "model.max_iter of logistic_regression: expected a whole number >= 1, got 0"
+        );
+        assert_eq!(
+            err(ModelKind::LinearSvc, json!({"loss": "log"})),
+            "model.loss of linear_svc: expected one of squared_hinge, hinge, got \"log\""
+        );
+        assert_eq!(
+            err(ModelKind::Ridge, json!({"alpha": -1.0})),
+            "model.alpha of ridge: expected a number >= 0, got -1.0"
+        );
+        assert!(err(ModelKind::LinearRegression, json!({"alpha": 1.0})).contains("unknown key"));
+    }
+
+    #[test]
+    fn wrong_task_and_degenerate_targets() {
+        let (x, y) = iris();
+        let values: Vec<f64> = y.iter().map(|&c| as_f64(c)).collect();
+        for kind in [ModelKind::LogisticRegression, ModelKind::LinearSvc] {
+            let e = build(kind, json!({})).fit(&x, &Target::Values(&values), 0).expect_err("wrong task");
+            assert!(e.to_string().ends_with("is a classifier and cannot be fitted to a regression target"), "{e}");
+            let one = vec![1usize; 150];
+            let e = build(kind, json!({})).fit(&x, &Target::Classes { y: &one, n_classes: 3 }, 0).expect_err("1 class");
+            assert!(matches!(e, FitError::TooFewClasses { found: 1, .. }), "{e}");
+        }
+        let e =
+            build(ModelKind::Ridge, json!({})).fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect_err("task");
+        assert_eq!(e.to_string(), "Ridge is a regressor and cannot be fitted to a classification target");
+        let empty = Features::Dense(DenseMatrix::zeros(0, 4));
+        let e = build(ModelKind::LinearRegression, json!({})).fit(&empty, &Target::Values(&[]), 0).expect_err("empty");
+        assert_eq!(e.to_string(), "LinearRegression: the training set is empty");
+        let e =
+            build(ModelKind::LinearRegression, json!({})).fit(&x, &Target::Values(&values[..10]), 0).expect_err("rows");
+        assert_eq!(e.to_string(), "LinearRegression: X has 150 rows but y has 10 values");
+    }
+
+    /// A bag-of-words-like problem: `n` rows, `d` columns, ~15 counts per row, `k` classes.
+    fn synthetic_text(n: usize, d: usize, k: usize, seed: u64) -> (Features, Vec<usize>) {
+        let mut rng = Rng::new(seed);
+        let mut x = CsrMatrix::empty(d);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = rng.below(k);
+            let mut cols: Vec<u32> = (0..15)
+                .map(|t| {
+                    // Each class prefers its own block of words.
+                    let j = if t % 3 == 0 { c * (d / k) + rng.below(d / k) } else { rng.below(d) };
+                    u32::try_from(j).expect("column")
+                })
+                .collect();
+            cols.sort_unstable();
+            cols.dedup();
+            x.push_row(cols.into_iter().map(|j| (j, 1.0)));
+            y.push(c);
+        }
+        (Features::Sparse(x), y)
+    }
+
+    /// `cargo test --release -p kiln-train --lib linear::tests::logistic_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn logistic_timing_sparse_16000_x_8000() {
+        for k in [2, 5] {
+            let (x, y) = synthetic_text(16_000, 8_000, k, 1);
+            let est = build(ModelKind::LogisticRegression, json!({}));
+            let start = std::time::Instant::now();
+            let m = classifier(est.fit(&x, &Target::Classes { y: &y, n_classes: k }, 0).expect("fit"));
+            let secs = start.elapsed().as_secs_f64();
+            let acc = accuracy(&m.predict_proba(&x).argmax_rows(), &y);
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("LogisticRegression {k} classes: {secs:.3} s, train accuracy {acc:.3}");
+            }
+            let est = build(ModelKind::LinearSvc, json!({}));
+            let start = std::time::Instant::now();
+            let m = classifier(est.fit(&x, &Target::Classes { y: &y, n_classes: k }, 0).expect("fit"));
+            let secs = start.elapsed().as_secs_f64();
+            let acc = accuracy(&m.decision_matrix(&x).argmax_rows(), &y);
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("LinearSVC {k} classes: {secs:.3} s, train accuracy {acc:.3}");
+            }
+        }
+    }
 }

@@ -87,7 +87,12 @@ impl Hyper {
     }
 
     fn err(&self, key: &str, expected: &str, got: &Value) -> ParamError {
-        ParamError { model: self.model.clone(), key: key.to_owned(), expected: expected.to_owned(), got: got.to_string() }
+        ParamError {
+            model: self.model.clone(),
+            key: key.to_owned(),
+            expected: expected.to_owned(),
+            got: got.to_string(),
+        }
     }
 
     /// The raw value of `key`, if set.
@@ -227,7 +232,10 @@ impl ModelKind {
 
     #[must_use]
     pub fn is_classifier(self) -> bool {
-        !matches!(self, Self::DecisionTreeRegressor | Self::RandomForestRegressor | Self::LinearRegression | Self::Ridge)
+        !matches!(
+            self,
+            Self::DecisionTreeRegressor | Self::RandomForestRegressor | Self::LinearRegression | Self::Ridge
+        )
     }
 
     /// The hyper-parameter keys this estimator accepts.

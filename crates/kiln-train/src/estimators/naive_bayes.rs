@@ -173,3 +173,295 @@ impl Estimator for GaussianNbParams {
         Ok(FittedEstimator::GaussianNb(GaussianNb { class_prior, theta, var }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kiln_model::matrix::CsrMatrix;
+    use serde_json::json;
+
+    use super::*;
+    use crate::estimators::ModelKind;
+
+    fn build(kind: ModelKind, values: serde_json::Value) -> Box<dyn Estimator> {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(values).expect("object");
+        kind.build(&Hyper::new(kind.name(), map)).expect("valid params")
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}[{i}]: got {g}, want {w} (tol {tol})");
+        }
+    }
+
+    fn dense(rows: &[&[f64]]) -> Features {
+        let d = rows.first().map_or(0, |r| r.len());
+        Features::Dense(DenseMatrix::from_vec(rows.len(), d, rows.concat()))
+    }
+
+    fn sparse(x: &Features) -> Features {
+        let d = x.to_dense();
+        let mut s = CsrMatrix::empty(d.n_cols);
+        for i in 0..d.n_rows {
+            #[allow(clippy::cast_possible_truncation)]
+            s.push_row(d.row(i).iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(j, v)| (j as u32, *v)));
+        }
+        Features::Sparse(s)
+    }
+
+    fn counts() -> (Features, Vec<usize>) {
+        let x = dense(&[
+            &[2.0, 1.0, 0.0, 0.0, 3.0],
+            &[0.0, 0.0, 4.0, 1.0, 0.0],
+            &[1.0, 3.0, 0.0, 0.0, 2.0],
+            &[0.0, 1.0, 5.0, 2.0, 0.0],
+            &[3.0, 0.0, 1.0, 0.0, 1.0],
+            &[0.0, 0.0, 0.0, 6.0, 2.0],
+            &[1.0, 1.0, 1.0, 1.0, 1.0],
+        ]);
+        (x, vec![0, 1, 0, 1, 2, 2, 0])
+    }
+
+    fn multinomial(f: FittedEstimator) -> MultinomialNb {
+        match f {
+            FittedEstimator::MultinomialNb(m) => m,
+            other => panic!("not MultinomialNB: {other:?}"),
+        }
+    }
+
+    // X = np.array([[2,1,0,0,3],[0,0,4,1,0],[1,3,0,0,2],[0,1,5,2,0],[3,0,1,0,1],[0,0,0,6,2],
+    //               [1,1,1,1,1]], float); y = np.array([0,1,0,1,2,2,0])
+    // T = np.array([[1,0,2,0,1],[0,3,0,1,0]], float)
+    // for kw in [{}, dict(alpha=0.5, fit_prior=False)]:
+    //     m = MultinomialNB(**kw).fit(X, y)
+    //     m.feature_log_prob_, m.class_log_prior_, m.predict_proba(T)
+    #[test]
+    fn multinomial_matches_sklearn_on_dense_and_sparse() {
+        let cases = [
+            (
+                json!({}),
+                [
+                    -1.4816045409242158,
+                    -1.299282984130261,
+                    -2.3978952727983707,
+                    -2.3978952727983707,
+                    -1.1451323043030028, //
+                    -2.8903717578961645,
+                    -2.197224577336219,
+                    -0.5877866649021186,
+                    -1.504077396776274,
+                    -2.8903717578961645, //
+                    -1.504077396776274,
+                    -2.8903717578961645,
+                    -2.197224577336219,
+                    -0.9444616088408513,
+                    -1.504077396776274,
+                ],
+                [-0.8472978603872034, -1.252762968495368, -1.252762968495368],
+                [
+                    0.36460282185399334,
+                    0.3874373037475649,
+                    0.24795987439844155,
+                    0.8815975524864871,
+                    0.09715072616493402,
+                    0.02125172134857931,
+                ],
+            ),
+            (
+                json!({"alpha": 0.5, "fit_prior": false}),
+                [
+                    -1.4663370687934267,
+                    -1.2656663733312756,
+                    -2.5649493574615363,
+                    -2.5649493574615363,
+                    -1.0986122886681096, //
+                    -3.4339872044851463,
+                    -2.3353749158170363,
+                    -0.48954822531870557,
+                    -1.4880770554298328,
+                    -3.4339872044851463, //
+                    -1.4880770554298328,
+                    -3.4339872044851463,
+                    -2.3353749158170363,
+                    -0.8690378470236095,
+                    -1.4880770554298328,
+                ],
+                [-1.0986122886681098, -1.0986122886681098, -1.0986122886681098],
+                [
+                    0.3438897194765252,
+                    0.2953314354974741,
+                    0.36077884502600066,
+                    0.887527688027164,
+                    0.10523399486567368,
+                    0.0072383171071627225,
+                ],
+            ),
+        ];
+        let (x, y) = counts();
+        let t = dense(&[&[1.0, 0.0, 2.0, 0.0, 1.0], &[0.0, 3.0, 0.0, 1.0, 0.0]]);
+        for (params, flp, prior, proba) in cases {
+            let est = build(ModelKind::MultinomialNb, params);
+            let m = multinomial(est.fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+            assert_close(&m.feature_log_prob.data, &flp, 1e-10, "feature_log_prob");
+            assert_close(&m.class_log_prior, &prior, 1e-10, "class_log_prior");
+            assert_close(&m.predict_proba(&t).data, &proba, 1e-10, "proba");
+            assert_close(&m.predict_proba(&sparse(&t)).data, &proba, 1e-10, "proba of sparse rows");
+            let ms = multinomial(est.fit(&sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+            assert_eq!(ms, m);
+        }
+    }
+
+    #[test]
+    fn multinomial_rejects_negative_values_and_zero_alpha_gaps() {
+        let (x, y) = counts();
+        let mut d = x.to_dense();
+        d.row_mut(3)[2] = -1.0;
+        let e = build(ModelKind::MultinomialNb, json!({}))
+            .fit(&sparse(&Features::Dense(d)), &Target::Classes { y: &y, n_classes: 3 }, 0)
+            .expect_err("negative");
+        assert_eq!(
+            e.to_string(),
+            "MultinomialNB: X has a negative value (-1) in row 3, column 2; MultinomialNB models counts or \
+             frequencies, which cannot be negative"
+        );
+        let e = build(ModelKind::MultinomialNb, json!({"alpha": 0.0}))
+            .fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0)
+            .expect_err("alpha 0");
+        assert!(e.to_string().contains("feature 0 never occurs in class 1 and alpha is 0"), "{e}");
+        // force_alpha = false raises alpha to 1e-10 as scikit-learn does, so the fit succeeds.
+        let est = build(ModelKind::MultinomialNb, json!({"alpha": 0.0, "force_alpha": false}));
+        assert!(est.fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).is_ok());
+    }
+
+    #[test]
+    fn multinomial_absent_class_is_never_predicted() {
+        let (x, y) = counts();
+        let y4: Vec<usize> = y.iter().map(|&c| if c == 1 { 3 } else { c }).collect();
+        let m = multinomial(
+            build(ModelKind::MultinomialNb, json!({}))
+                .fit(&x, &Target::Classes { y: &y4, n_classes: 4 }, 0)
+                .expect("fit"),
+        );
+        let p = m.predict_proba(&x);
+        assert!((0..7).all(|i| p.get(i, 1) == 0.0));
+        // The model still serializes: JSON has no -inf.
+        assert!(m.class_log_prior.iter().all(|v| v.is_finite()));
+    }
+
+    /// Iris as (150 × 4 dense features, class index by sorted species name).
+    fn iris() -> (Features, Vec<usize>) {
+        let text = std::fs::read_to_string("/work/shared/data/iris/iris.csv").expect("iris.csv");
+        let mut data = Vec::new();
+        let mut y = Vec::new();
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            let fields: Vec<&str> = line.split(',').collect();
+            data.extend(fields[..4].iter().map(|v| v.parse::<f64>().expect("number")));
+            y.push(["setosa", "versicolor", "virginica"].iter().position(|s| *s == fields[4]).expect("species"));
+        }
+        (Features::Dense(DenseMatrix::from_vec(y.len(), 4, data)), y)
+    }
+
+    // df = pd.read_csv("/work/shared/data/iris/iris.csv")
+    // X = df.iloc[:, :4].to_numpy(); y = pd.Categorical(df.species).codes
+    // g = GaussianNB().fit(X, y); g.theta_, g.var_, g.predict_proba(X[[0, 50, 70, 100, 133]])
+    #[test]
+    fn gaussian_matches_sklearn_on_iris() {
+        let (x, y) = iris();
+        let FittedEstimator::GaussianNb(m) =
+            build(ModelKind::GaussianNb, json!({})).fit(&x, &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit")
+        else {
+            panic!("not GaussianNB");
+        };
+        let theta = [
+            5.005999999999999,
+            3.428000000000001,
+            1.4620000000000002,
+            0.2459999999999999, //
+            5.936,
+            2.7700000000000005,
+            4.26,
+            1.3259999999999998, //
+            6.587999999999998,
+            2.9739999999999998,
+            5.552,
+            2.026,
+        ];
+        let var = [
+            0.12176400309550259,
+            0.14081600309550263,
+            0.029556003095502676,
+            0.010884003095502673, //
+            0.2611040030955028,
+            0.09650000309550268,
+            0.21640000309550278,
+            0.03832400309550265, //
+            0.39625600309550263,
+            0.10192400309550273,
+            0.2984960030955029,
+            0.07392400309550265,
+        ];
+        let proba = [
+            1.0,
+            1.3578426545097534e-18,
+            7.112835116303153e-26, //
+            3.213809354266301e-109,
+            0.8040376655396819,
+            0.19596233446031788, //
+            2.591538028250168e-130,
+            0.15449408494388256,
+            0.8455059150561174, //
+            3.2324518072371566e-254,
+            6.353810311595854e-11,
+            0.9999999999364619, //
+            2.6838258262863244e-131,
+            0.7126451442155292,
+            0.28735485578447095,
+        ];
+        assert_close(&m.theta.data, &theta, 1e-9, "theta");
+        assert_close(&m.var.data, &var, 1e-9, "var");
+        assert_close(&m.class_prior, &[1.0 / 3.0; 3], 1e-15, "class_prior");
+        assert_close(&m.predict_proba(&x.take_rows(&[0, 50, 70, 100, 133])).data, &proba, 1e-9, "proba");
+        let ms = build(ModelKind::GaussianNb, json!({})).fit(&sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0);
+        assert_eq!(ms.expect("fit"), FittedEstimator::GaussianNb(m));
+    }
+
+    #[test]
+    fn bad_params_and_wrong_task() {
+        let err = |kind: ModelKind, v: serde_json::Value| {
+            let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(v).expect("object");
+            kind.build(&Hyper::new(kind.name(), map)).expect_err("invalid").to_string()
+        };
+        assert_eq!(
+            err(ModelKind::MultinomialNb, json!({"alpha": -0.5})),
+            "model.alpha of multinomial_nb: expected a number >= 0, got -0.5"
+        );
+        assert_eq!(
+            err(ModelKind::MultinomialNb, json!({"fit_prior": "yes"})),
+            "model.fit_prior of multinomial_nb: expected true or false, got \"yes\""
+        );
+        assert_eq!(
+            err(ModelKind::GaussianNb, json!({"var_smoothing": "a lot"})),
+            "model.var_smoothing of gaussian_nb: expected a number >= 0, got \"a lot\""
+        );
+        let (x, _) = counts();
+        let values = [1.0; 7];
+        for kind in [ModelKind::MultinomialNb, ModelKind::GaussianNb] {
+            let e = build(kind, json!({})).fit(&x, &Target::Values(&values), 0).expect_err("wrong task");
+            assert!(e.to_string().ends_with("is a classifier and cannot be fitted to a regression target"), "{e}");
+            let e =
+                build(kind, json!({})).fit(&x, &Target::Classes { y: &[0; 7], n_classes: 3 }, 0).expect_err("1 class");
+            assert!(matches!(e, FitError::TooFewClasses { found: 1, .. }), "{e}");
+            let empty = Features::Dense(DenseMatrix::zeros(0, 5));
+            let e =
+                build(kind, json!({})).fit(&empty, &Target::Classes { y: &[], n_classes: 3 }, 0).expect_err("empty");
+            assert!(matches!(e, FitError::Empty { .. }), "{e}");
+        }
+        let constant = dense(&[&[1.0, 2.0], &[1.0, 2.0], &[1.0, 2.0]]);
+        let e = build(ModelKind::GaussianNb, json!({}))
+            .fit(&constant, &Target::Classes { y: &[0, 1, 1], n_classes: 2 }, 0)
+            .expect_err("constant");
+        assert!(e.to_string().contains("zero variance"), "{e}");
+    }
+}

@@ -9,14 +9,20 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// (bad config, bad data, a missing file). clap's usage errors exit with 2 on their own.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let internal = err.chain().any(|c| {
-        matches!(c.downcast_ref::<kiln_train::TrainError>(), Some(kiln_train::TrainError::Internal(_) | kiln_train::TrainError::Serialize(_)))
+        matches!(
+            c.downcast_ref::<kiln_train::TrainError>(),
+            Some(kiln_train::TrainError::Internal(_) | kiln_train::TrainError::Serialize(_))
+        )
     });
     if internal { 2 } else { 1 }
 }
 
 /// A progress bar on stderr, or a hidden one when progress must not show.
 pub fn progress_bar(show: bool, len: u64, template: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(len), if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let pb = ProgressBar::with_draw_target(
+        Some(len),
+        if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
     if let Ok(style) = ProgressStyle::with_template(template) {
         pb.set_style(style.progress_chars("=> "));
     }

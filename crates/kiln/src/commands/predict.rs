@@ -41,8 +41,10 @@ pub struct PredictArgs {
     chunk_rows: u64,
 }
 
+/// Shortest round-trip form, with an exponent for very small or large values (as Python's
+/// `repr`), so `1e-16` is not written as seventeen zeros.
 fn format_value(v: f64) -> String {
-    format!("{v}")
+    serde_json::Number::from_f64(v).map_or_else(|| format!("{v}"), |n| n.to_string())
 }
 
 pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
@@ -75,6 +77,12 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
     let (mut rows, mut skipped) = (0usize, 0usize);
     while let Some(table) = reader.next_chunk().with_context(|| format!("cannot read `{}`", args.input.display()))? {
         let bad = p.row_errors(&table);
+        // A missing column fails every row alike: not a row problem that skipping could fix.
+        if let Some((_, e @ kiln_model::PredictError::Table(kiln_core::TableError::MissingColumn { .. }))) = bad.first()
+        {
+            return Err(anyhow::anyhow!("{e}"))
+                .context(format!("cannot score `{}`; nothing was written", args.input.display()));
+        }
         let table = match (bad.first(), args.on_error) {
             (None, _) => table,
             (Some((_, e)), OnError::Fail) => {
@@ -84,19 +92,18 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
                 ));
             }
             (Some(_), OnError::Skip) => {
-                // A missing column fails every row: that is not a row problem to skip.
-                if let Some((_, e @ kiln_model::PredictError::Table(kiln_core::TableError::MissingColumn { .. }))) = bad.first() {
-                    return Err(anyhow::anyhow!("{e}")).context(format!("cannot score `{}`; nothing was written", args.input.display()));
-                }
                 skipped += bad.len();
-                let keep: Vec<usize> = (0..table.n_rows()).filter(|i| bad.binary_search_by_key(i, |(r, _)| *r).is_err()).collect();
+                let keep: Vec<usize> =
+                    (0..table.n_rows()).filter(|i| bad.binary_search_by_key(i, |(r, _)| *r).is_err()).collect();
                 table.take(&keep)
             }
         };
         if table.n_rows() == 0 {
             continue;
         }
-        let pred = p.predict(&table).with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
+        let pred = p
+            .predict(&table)
+            .with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
         let mut record: Vec<String> = Vec::with_capacity(out_header.len());
         for i in 0..table.n_rows() {
             record.clear();

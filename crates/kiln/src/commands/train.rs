@@ -53,7 +53,8 @@ pub fn run(args: &TrainArgs, out: Output) -> anyhow::Result<()> {
             overrides.push(format!("{key}={}", serde_json::Value::String(abs.to_string_lossy().into_owned())));
         }
     }
-    let cfg = Config::load(&args.config, &overrides).with_context(|| format!("invalid config `{}`", args.config.display()))?;
+    let cfg = Config::load(&args.config, &overrides)
+        .with_context(|| format!("invalid config `{}`", args.config.display()))?;
     let pb = progress_bar(out.progress, 0, "{spinner} {msg} [{bar:30}] {pos}/{len} fits ({elapsed})");
     let opts = TrainOptions { progress: Some(pb.clone()), created_unix_micros: created_micros() };
     let outcome = train(&cfg, &opts).with_context(|| format!("training from `{}` failed", args.config.display()))?;
@@ -76,7 +77,9 @@ pub fn run(args: &TrainArgs, out: Output) -> anyhow::Result<()> {
     if args.summary_json {
         let m = &outcome.metrics;
         let mut summary = serde_json::json!({ "fit_s": outcome.fit_s, "predict_s": outcome.predict_s, "n_train": outcome.n_train, "n_test": outcome.n_test });
-        for (k, v) in [("accuracy", m.get("accuracy")), ("macro_f1", m.pointer("/macro avg/f1-score")), ("r2", m.get("r2"))] {
+        for (k, v) in
+            [("accuracy", m.get("accuracy")), ("macro_f1", m.pointer("/macro avg/f1-score")), ("r2", m.get("r2"))]
+        {
             if let Some(v) = v {
                 summary[k] = v.clone();
             }

@@ -1,0 +1,8 @@
+//! CLI integration tests: the real `kiln` binary on the examples and on bad input.
+//! One test binary (modules below) keeps link time down.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod predict;
+mod train;
