@@ -64,6 +64,101 @@ pub fn read_path(path: &Path) -> Result<Table, CsvError> {
     }
 }
 
+/// Reads a whole CSV file, parsing every column as numbers unless it is listed in
+/// `text_columns` or holds a value that is not a number (then it stays text, exactly as
+/// written). Faster than [`read_path`] followed by conversions: number fields are parsed from
+/// the raw bytes without allocating a string each.
+///
+/// # Errors
+/// As [`read_path`].
+pub fn read_path_typed(path: &Path, text_columns: &[String]) -> Result<Table, CsvError> {
+    let mut text: Vec<String> = text_columns.to_vec();
+    // A column that looked numeric and then held text is read again as text: at most one
+    // more pass, since the first pass finds every such column.
+    for _ in 0..2 {
+        match read_typed_once(path, &text)? {
+            Ok(table) => return Ok(table),
+            Err(failed) => text.extend(failed),
+        }
+    }
+    read_path(path)
+}
+
+enum TypedCol {
+    Num(Vec<f64>),
+    Text(Vec<Option<String>>),
+    Failed,
+}
+
+fn read_typed_once(path: &Path, text_columns: &[String]) -> Result<Result<Table, Vec<String>>, CsvError> {
+    let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_owned(), source })?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(true).from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| map_err(path, &e))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(CsvError::Empty { path: path.to_owned() });
+    }
+    let width = header.len();
+    let mut cols: Vec<TypedCol> = header
+        .iter()
+        .map(|h| if text_columns.contains(h) { TypedCol::Text(Vec::new()) } else { TypedCol::Num(Vec::new()) })
+        .collect();
+    let mut lines = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader.read_byte_record(&mut record).map_err(|e| map_err(path, &e))?;
+        if !more {
+            break;
+        }
+        if record.len() == 1 && width > 1 && record[0].is_empty() {
+            continue;
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.len() != width {
+            return Err(CsvError::FieldCount { path: path.to_owned(), line, expected: width, found: record.len() });
+        }
+        for (c, field) in cols.iter_mut().zip(record.iter()) {
+            let field =
+                std::str::from_utf8(field).map_err(|_| CsvError::InvalidUtf8 { path: path.to_owned(), line })?;
+            match c {
+                TypedCol::Num(v) => {
+                    if field.is_empty() {
+                        v.push(f64::NAN);
+                    } else if let Some(x) = crate::table::parse_number(field) {
+                        v.push(x);
+                    } else {
+                        *c = TypedCol::Failed;
+                    }
+                }
+                TypedCol::Text(v) => v.push((!field.is_empty()).then(|| field.to_owned())),
+                TypedCol::Failed => {}
+            }
+        }
+        lines.push(line);
+    }
+    let failed: Vec<String> =
+        header.iter().zip(&cols).filter(|(_, c)| matches!(c, TypedCol::Failed)).map(|(h, _)| h.clone()).collect();
+    if !failed.is_empty() {
+        return Ok(Err(failed));
+    }
+    let columns = cols
+        .into_iter()
+        .map(|c| match c {
+            TypedCol::Num(v) => Column::Numeric(v),
+            TypedCol::Text(v) => Column::Text(v),
+            TypedCol::Failed => Column::Text(Vec::new()),
+        })
+        .collect();
+    Table::with_lines(header, columns, lines)
+        .map(Ok)
+        .map_err(|source| CsvError::Table { path: path.to_owned(), source })
+}
+
 /// Reads CSV from any reader (`name` is used in error messages).
 ///
 /// # Errors
@@ -201,6 +296,38 @@ mod tests {
     fn empty_file_is_an_error() {
         let err = read_from("".as_bytes(), "t.csv").unwrap_err().to_string();
         assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn typed_read_parses_numbers_and_keeps_text_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let mut text = String::from("zip,x,label,late\n");
+        for i in 0..50 {
+            text.push_str(&format!(
+                "0{i},{i}.5,{},{}\n",
+                if i % 2 == 0 { "a" } else { "b" },
+                if i == 40 { "?" } else { "1" }
+            ));
+        }
+        text.push_str("01,,a,2\n");
+        std::fs::write(&p, &text).unwrap();
+        let t = read_path_typed(&p, &["zip".to_owned()]).unwrap();
+        assert_eq!(t.column("zip").unwrap().display(0).as_deref(), Some("00"));
+        assert!(matches!(t.column("x").unwrap(), Column::Numeric(v) if v[1] == 1.5 && v[50].is_nan()));
+        // `label` fails on its first row, `late` only on row 40: both end up as text.
+        assert_eq!(t.text("label").unwrap()[0].as_deref(), Some("a"));
+        assert_eq!(t.text("late").unwrap()[40].as_deref(), Some("?"));
+        assert_eq!(t.column("late").unwrap().kind(), crate::ColumnKind::Text);
+        assert_eq!(t.lines()[50], 52);
+        let mut whole = read_path(&p).unwrap();
+        whole.make_numeric("x").unwrap();
+        // Debug output compares NaN equal to NaN, which `==` does not.
+        assert_eq!(format!("{:?}", t.columns()), format!("{:?}", whole.columns()));
+        assert_eq!((t.names(), t.lines()), (whole.names(), whole.lines()));
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, b"a,b\n1,2\n3,\xff\n").unwrap();
+        assert!(read_path_typed(&bad, &[]).unwrap_err().to_string().contains("line 3: the bytes are not valid UTF-8"));
     }
 
     #[test]

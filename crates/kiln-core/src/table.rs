@@ -183,6 +183,19 @@ impl Table {
         }
     }
 
+    /// Converts the column called `name` to numbers in place (see [`Table::numeric`]), so later
+    /// reads need no parsing. On error the column is left as it was.
+    ///
+    /// # Errors
+    /// As [`Table::numeric`].
+    pub fn make_numeric(&mut self, name: &str) -> Result<(), TableError> {
+        let values = self.numeric(name)?;
+        if let Some(&i) = self.index.get(name) {
+            self.columns[i] = Column::Numeric(values);
+        }
+        Ok(())
+    }
+
     /// The column called `name` as strings (numbers formatted as a CSV writer would).
     ///
     /// # Errors
@@ -244,6 +257,16 @@ mod tests {
     fn missing_column_lists_available() {
         let err = t().column("zz").unwrap_err().to_string();
         assert_eq!(err, "column `zz` not found; the columns are: a, b");
+    }
+
+    #[test]
+    fn make_numeric_converts_in_place() {
+        let mut t = t();
+        assert!(t.make_numeric("a").is_err());
+        assert_eq!(t.column("a").unwrap().kind(), ColumnKind::Text);
+        let mut u = t.take(&[0, 1]);
+        u.make_numeric("a").unwrap();
+        assert!(matches!(u.column("a").unwrap(), Column::Numeric(v) if v[0] == 1.5 && v[1].is_nan()));
     }
 
     #[test]

@@ -85,7 +85,9 @@ impl FittedEstimator {
     }
 
     /// Per-feature importance for plots: impurity decrease for trees, the largest absolute
-    /// coefficient across classes for linear models, `None` for naive Bayes.
+    /// coefficient across classes for linear models, for multinomial naive Bayes the spread of
+    /// the per-class log-probabilities (for two classes: how strongly a term points to the
+    /// second class, signed), `None` for Gaussian naive Bayes.
     #[must_use]
     pub fn feature_importance(&self) -> Option<Vec<f64>> {
         match self {
@@ -97,7 +99,22 @@ impl FittedEstimator {
                     .collect(),
             ),
             Self::LinearRegression(m) | Self::Ridge(m) => Some(m.coef.iter().map(|c| c.abs()).collect()),
-            Self::MultinomialNb(_) | Self::GaussianNb(_) => None,
+            Self::MultinomialNb(m) => {
+                let f = &m.feature_log_prob;
+                Some(
+                    (0..f.n_cols)
+                        .map(|j| {
+                            if f.n_rows == 2 {
+                                f.get(1, j) - f.get(0, j)
+                            } else {
+                                let col = (0..f.n_rows).map(|k| f.get(k, j));
+                                col.clone().fold(f64::NEG_INFINITY, f64::max) - col.fold(f64::INFINITY, f64::min)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Self::GaussianNb(_) => None,
         }
     }
 }
@@ -349,18 +366,32 @@ pub struct Forest {
 impl Forest {
     #[must_use]
     pub fn predict_matrix(&self, x: &Features) -> DenseMatrix {
-        let dense = x.to_dense();
+        let dense = match x {
+            Features::Dense(m) => std::borrow::Cow::Borrowed(m),
+            Features::Sparse(_) => std::borrow::Cow::Owned(x.to_dense()),
+        };
         #[allow(clippy::cast_precision_loss)]
         let n_trees = self.trees.len().max(1) as f64;
-        map_rows(x, self.n_outputs, |i, row| {
-            let xi = dense.row(i);
+        let k = self.n_outputs;
+        let mut out = DenseMatrix::zeros(x.n_rows(), k);
+        if k == 0 {
+            return out;
+        }
+        // Tree by tree over a block of rows, so one tree's nodes stay in cache while the block
+        // walks it (row by row, every tree would be fetched again for each row).
+        const BLOCK: usize = 256;
+        out.data.par_chunks_mut(BLOCK * k).enumerate().for_each(|(b, block)| {
+            let first = b * BLOCK;
             for t in &self.trees {
-                for (r, v) in row.iter_mut().zip(t.leaf_value(xi)) {
-                    *r += v;
+                for (r, acc) in block.chunks_mut(k).enumerate() {
+                    for (a, v) in acc.iter_mut().zip(t.leaf_value(dense.row(first + r))) {
+                        *a += v;
+                    }
                 }
             }
-            row.iter_mut().for_each(|r| *r /= n_trees);
-        })
+            block.iter_mut().for_each(|a| *a /= n_trees);
+        });
+        out
     }
 
     /// Mean of the trees' importances, renormalized (scikit-learn's `feature_importances_`).

@@ -65,12 +65,23 @@ pub enum Predictions {
     Classes {
         /// Index into the task's classes, per row.
         index: Vec<usize>,
-        /// Class probabilities (`None` for estimators without them, such as LinearSVC).
-        proba: Option<DenseMatrix>,
-        /// Decision values or probabilities, one column per class (for ROC curves).
+        /// One column per class: probabilities when `is_proba`, else decision values
+        /// (LinearSVC). Either ranks rows for ROC curves.
         scores: DenseMatrix,
+        is_proba: bool,
     },
     Values(Vec<f64>),
+}
+
+impl Predictions {
+    /// Class probabilities, `n_rows × n_classes`, when the estimator gives them.
+    #[must_use]
+    pub fn proba(&self) -> Option<&DenseMatrix> {
+        match self {
+            Self::Classes { scores, is_proba: true, .. } => Some(scores),
+            _ => None,
+        }
+    }
 }
 
 impl Pipeline {
@@ -160,6 +171,18 @@ pub fn transform_steps(steps: &[Step], table: &Table) -> Result<Features, Predic
         width += s.width();
     }
     let n = table.n_rows();
+    if !steps.iter().any(|s| matches!(s, Step::Text(_))) {
+        let mut m = DenseMatrix::zeros(n, width);
+        if width > 0 {
+            m.data.par_chunks_mut(width).enumerate().with_min_len(256).for_each(|(i, row)| {
+                for ((s, input), &b) in steps.iter().zip(&inputs).zip(&bases) {
+                    let b = b as usize;
+                    s.emit_dense(input, i, &mut row[b..b + s.width()]);
+                }
+            });
+        }
+        return Ok(Features::Dense(m));
+    }
     let rows: Vec<Vec<(u32, f64)>> = (0..n)
         .into_par_iter()
         .with_min_len(64)
@@ -171,30 +194,19 @@ pub fn transform_steps(steps: &[Step], table: &Table) -> Result<Features, Predic
             row
         })
         .collect();
-    if steps.iter().any(|s| matches!(s, Step::Text(_))) {
-        let mut m = CsrMatrix::empty(width);
-        for row in rows {
-            m.push_row(row);
-        }
-        Ok(Features::Sparse(m))
-    } else {
-        let mut m = DenseMatrix::zeros(n, width);
-        for (i, row) in rows.into_iter().enumerate() {
-            let r = m.row_mut(i);
-            for (j, v) in row {
-                r[j as usize] = v;
-            }
-        }
-        Ok(Features::Dense(m))
+    let mut m = CsrMatrix::empty(width);
+    for row in rows {
+        m.push_row(row);
     }
+    Ok(Features::Sparse(m))
 }
 
 /// Predicts already-transformed features with `estimator`.
 #[must_use]
 pub fn predict_features(estimator: &FittedEstimator, x: &Features) -> Predictions {
     match estimator.raw(x) {
-        RawOutput::Proba(p) => Predictions::Classes { index: p.argmax_rows(), scores: p.clone(), proba: Some(p) },
-        RawOutput::Decision(d) => Predictions::Classes { index: d.argmax_rows(), proba: None, scores: d },
+        RawOutput::Proba(p) => Predictions::Classes { index: p.argmax_rows(), scores: p, is_proba: true },
+        RawOutput::Decision(d) => Predictions::Classes { index: d.argmax_rows(), scores: d, is_proba: false },
         RawOutput::Values(v) => Predictions::Values(v),
     }
 }

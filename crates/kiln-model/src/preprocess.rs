@@ -2,10 +2,12 @@
 //! encoding. Fitting happens in `kiln-train`; transforming happens here, so training and
 //! inference run the very same code on a row.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use kiln_core::Table;
+// FxHash, not SipHash: vocabulary look-ups are the hot loop of text vectorising, and the keys
+// are the model's own terms, not attacker-chosen hash-flooding input.
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::PredictError;
@@ -126,14 +128,21 @@ impl TextVectorizer {
     #[must_use]
     pub fn transform_one(&self, text: &str) -> Vec<(u32, f64)> {
         let lookup = self.lookup();
-        let mut counts: HashMap<u32, f64> = HashMap::new();
+        // Sorting the ids and counting runs is cheaper than a hash map per document.
+        let mut hits: Vec<u32> = Vec::new();
         self.tokenizer.terms(text, |t| {
             if let Some(&j) = lookup.get(t) {
-                *counts.entry(j).or_insert(0.0) += 1.0;
+                hits.push(j);
             }
         });
-        let mut row: Vec<(u32, f64)> = counts.into_iter().collect();
-        row.sort_unstable_by_key(|e| e.0);
+        hits.sort_unstable();
+        let mut row: Vec<(u32, f64)> = Vec::with_capacity(hits.len());
+        for j in hits {
+            match row.last_mut() {
+                Some((last, n)) if *last == j => *n += 1.0,
+                _ => row.push((j, 1.0)),
+            }
+        }
         for (j, v) in &mut row {
             if self.binary {
                 *v = 1.0;
@@ -247,6 +256,23 @@ impl Step {
                 Ok(StepInput::Numeric(v))
             }
             Self::Text(_) | Self::Categorical(_) => Ok(StepInput::Text(table.text(col)?)),
+        }
+    }
+
+    /// Writes row `i`'s features into `out` (this step's slice of a zeroed dense row).
+    pub(crate) fn emit_dense(&self, input: &StepInput, i: usize, out: &mut [f64]) {
+        match (self, input) {
+            (Self::Numeric(n), StepInput::Numeric(v)) => {
+                let x = if v[i].is_nan() { n.fill.unwrap_or(f64::NAN) } else { v[i] };
+                out[0] = (x - n.offset) / n.scale;
+            }
+            _ => {
+                let mut row = Vec::new();
+                self.emit(input, i, 0, &mut row);
+                for (j, v) in row {
+                    out[j as usize] = v;
+                }
+            }
         }
     }
 

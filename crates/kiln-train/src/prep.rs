@@ -3,7 +3,11 @@
 //! The fitted steps are the [`kiln_model::preprocess`] types, whose transform code is the one
 //! batch scoring and serving run: one code path from training to inference.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// FxHash: the term table is the hot loop of fitting a vectoriser.
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
 
 use kiln_core::Table;
 use kiln_model::pipeline::{InputColumn, InputKind};
@@ -14,20 +18,21 @@ use kiln_model::preprocess::{
 use crate::TrainError;
 use crate::config::{Config, DfBound, Impute, NormChoice, Scale, Vectorizer};
 
-/// Decides each column's role: as configured, or inferred when no roles are given.
+/// Decides each column's role (as configured, or inferred when no roles are given) and
+/// converts numeric columns to numbers in place, once, so folds and refits never re-parse.
 ///
 /// # Errors
-/// A configured column that is not in the table.
-pub fn resolve_inputs(cfg: &Config, table: &Table) -> Result<Vec<InputColumn>, TrainError> {
+/// A configured column that is not in the table, or a numeric column with a non-number.
+pub fn resolve_inputs(cfg: &Config, table: &mut Table) -> Result<Vec<InputColumn>, TrainError> {
     let d = &cfg.data;
     let mut inputs = Vec::new();
     if d.text.is_empty() && d.numeric.is_empty() && d.categorical.is_empty() {
-        for name in table.names() {
-            if name == &d.target || d.ignore.contains(name) {
+        for name in table.names().to_vec() {
+            if name == d.target || d.ignore.contains(&name) {
                 continue;
             }
-            let kind = if table.numeric(name).is_ok() { InputKind::Numeric } else { InputKind::Categorical };
-            inputs.push(InputColumn { name: name.clone(), kind, optional: true });
+            let kind = if table.make_numeric(&name).is_ok() { InputKind::Numeric } else { InputKind::Categorical };
+            inputs.push(InputColumn { name, kind, optional: true });
         }
     } else {
         for (cols, kind) in
@@ -35,6 +40,9 @@ pub fn resolve_inputs(cfg: &Config, table: &Table) -> Result<Vec<InputColumn>, T
         {
             for c in cols {
                 table.column(c)?;
+                if kind == InputKind::Numeric {
+                    table.make_numeric(c)?;
+                }
                 inputs.push(InputColumn { name: c.clone(), kind, optional: true });
             }
         }
@@ -170,6 +178,33 @@ fn df_limit(b: DfBound, n_docs: usize) -> f64 {
     }
 }
 
+/// Document frequency and total count of every term in `docs`.
+fn count_terms(tokenizer: &Tokenizer, docs: &[Option<String>]) -> HashMap<String, (usize, usize)> {
+    // Term ids instead of strings in the hot loop: a String is allocated once per distinct
+    // term, not once per occurrence.
+    let mut ids: HashMap<String, usize> = HashMap::default();
+    let mut stats: Vec<(usize, usize, usize)> = Vec::new(); // (doc freq, total count, last doc seen)
+    for (doc_no, doc) in docs.iter().enumerate() {
+        tokenizer.terms(doc.as_deref().unwrap_or(""), |term| {
+            let id = match ids.get(term) {
+                Some(&id) => id,
+                None => {
+                    ids.insert(term.to_owned(), stats.len());
+                    stats.push((0, 0, usize::MAX));
+                    stats.len() - 1
+                }
+            };
+            let e = &mut stats[id];
+            e.1 += 1;
+            if e.2 != doc_no {
+                e.2 = doc_no;
+                e.0 += 1;
+            }
+        });
+    }
+    ids.into_iter().map(|(term, id)| (term, (stats[id].0, stats[id].1))).collect()
+}
+
 /// Fits a vectoriser (scikit-learn's vocabulary rules: `max_df`/`min_df` prune by document
 /// frequency, `max_features` keeps the most frequent terms by corpus count, the vocabulary is
 /// sorted, IDF is `ln((1+n)/(1+df)) + 1` when smoothed).
@@ -181,17 +216,19 @@ fn fit_text(
 ) -> Result<TextVectorizer, TrainError> {
     let t = &cfg.text;
     let tokenizer = Tokenizer { lowercase: t.lowercase, stop_words: stop.to_vec(), ngram_range: t.ngram_range };
-    let mut df: HashMap<String, (usize, usize)> = HashMap::new(); // term -> (doc freq, total count)
-    let mut seen = HashSet::new();
-    for doc in values {
-        seen.clear();
-        tokenizer.terms(doc.as_deref().unwrap_or(""), |term| {
-            let e = df.entry(term.to_owned()).or_insert((0, 0));
-            e.1 += 1;
-            if seen.insert(term.to_owned()) {
-                e.0 += 1;
-            }
-        });
+    // Documents are counted in parallel chunks, then the chunk tables are merged (integer sums,
+    // so the result does not depend on the chunking).
+    let chunk = values.len().div_ceil(rayon::current_num_threads() * 4).max(256);
+    let tables: Vec<HashMap<String, (usize, usize)>> =
+        values.par_chunks(chunk).map(|docs| count_terms(&tokenizer, docs)).collect();
+    let mut tables = tables.into_iter();
+    let mut df = tables.next().unwrap_or_default();
+    for t in tables {
+        for (term, (d, c)) in t {
+            let e = df.entry(term).or_insert((0, 0));
+            e.0 += d;
+            e.1 += c;
+        }
     }
     let n_docs = values.len();
     let (min_df, max_df) = (df_limit(t.min_df, n_docs), df_limit(t.max_df, n_docs));
@@ -261,4 +298,90 @@ pub fn fit_steps(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn cfg(extra: &[&str]) -> Config {
+        let yaml = "data: {path: d.csv, target: y, text: [t]}\nmodel: {type: logistic_regression}\n";
+        let o: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        Config::from_yaml(yaml, Path::new("k.yaml"), PathBuf::from("."), &o).unwrap()
+    }
+
+    fn docs() -> Vec<Option<String>> {
+        [
+            "Free entry in 2 a wkly comp to win FA Cup final",
+            "win a free prize now",
+            "see you at lunch, the lunch is free",
+            "ok",
+        ]
+        .into_iter()
+        .map(|s| Some(s.to_owned()))
+        .collect()
+    }
+
+    /// ```python
+    /// v = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(docs)
+    /// sorted(v.vocabulary_), v.idf_, v.transform(["free free lunch win"]).toarray()
+    /// # ['free', 'win'] [1.2231435513142097, 1.5108256237659907] [[0.807868390616, 0.589362930157]]
+    /// ```
+    #[test]
+    fn tfidf_matches_sklearn() {
+        let c = cfg(&[
+            "preprocessing.text.ngram_range=[1,2]",
+            "preprocessing.text.min_df=2",
+            "preprocessing.text.sublinear_tf=true",
+        ]);
+        let v = fit_text(&c, "t", &docs(), &[]).unwrap();
+        assert_eq!(v.vocabulary, ["free", "win"]);
+        let idf = v.idf.clone().unwrap();
+        assert!((idf[0] - 1.223_143_551_314_209_7).abs() < 1e-15 && (idf[1] - 1.510_825_623_765_990_7).abs() < 1e-15);
+        let row = v.transform_one("free free lunch win");
+        assert!(
+            (row[0].1 - 0.807_868_390_616).abs() < 1e-11 && (row[1].1 - 0.589_362_930_157).abs() < 1e-11,
+            "{row:?}"
+        );
+    }
+
+    #[test]
+    fn max_df_max_features_and_stop_words() {
+        // "free" is in 3 of 4 documents: max_df 0.5 drops it.
+        let v = fit_text(&cfg(&["preprocessing.text.max_df=0.5"]), "t", &docs(), &[]).unwrap();
+        assert!(!v.vocabulary.contains(&"free".to_owned()));
+        let v = fit_text(&cfg(&["preprocessing.text.max_features=2"]), "t", &docs(), &[]).unwrap();
+        assert_eq!(v.vocabulary, ["free", "lunch"]);
+        let stop = stop_words(&cfg(&[])).unwrap();
+        let v = fit_text(&cfg(&[]), "t", &docs(), &stop).unwrap();
+        assert!(!v.vocabulary.contains(&"the".to_owned()) && v.vocabulary.contains(&"lunch".to_owned()));
+        let err = fit_text(&cfg(&["preprocessing.text.min_df=10"]), "t", &docs(), &[]).unwrap_err();
+        assert!(err.to_string().contains("vocabulary is empty"), "{err}");
+    }
+
+    #[test]
+    fn numeric_imputation_and_scaling() {
+        let v = [1.0, f64::NAN, 3.0, 3.0];
+        let n = fit_numeric(&cfg(&["preprocessing.numeric.impute=median"]), "x", &v).unwrap();
+        assert_eq!(n.fill, Some(3.0));
+        let n =
+            fit_numeric(&cfg(&["preprocessing.numeric.impute=mean", "preprocessing.numeric.scale=minmax"]), "x", &v)
+                .unwrap();
+        assert!((n.fill.unwrap() - 7.0 / 3.0).abs() < 1e-15);
+        assert_eq!((n.offset, n.scale), (1.0, 2.0));
+        let n = fit_numeric(&cfg(&["preprocessing.numeric.impute=most_frequent"]), "x", &v).unwrap();
+        assert_eq!(n.fill, Some(3.0));
+        assert!(fit_numeric(&cfg(&[]), "x", &[f64::NAN]).is_err());
+    }
+
+    #[test]
+    fn categorical_fill_and_categories() {
+        let v = vec![Some("b".to_owned()), None, Some("a".to_owned()), Some("b".to_owned())];
+        let c = fit_categorical(&cfg(&[]), "c", &v);
+        assert_eq!((c.fill.as_deref(), c.categories.clone()), (Some("b"), vec!["a".to_owned(), "b".to_owned()]));
+        let c = fit_categorical(&cfg(&["preprocessing.categorical.impute=constant"]), "c", &v);
+        assert_eq!(c.categories, ["a", "b", "missing"]);
+    }
 }

@@ -277,14 +277,33 @@ pub fn render_search(rows: &[SearchRow], scoring: &str) -> String {
     out
 }
 
+/// Columns that must keep their text exactly as written (a categorical `007` is not the
+/// number 7, and class labels are names).
+fn text_columns(cfg: &Config) -> Vec<String> {
+    let d = &cfg.data;
+    let mut cols: Vec<String> = d.text.iter().chain(&d.categorical).cloned().collect();
+    if cfg.model.is_classifier() {
+        cols.push(d.target.clone());
+    }
+    cols
+}
+
 /// Trains the configured model end to end and writes everything into the output directory.
 ///
 /// # Errors
 /// Unreadable or invalid data, a fit failure, or an output that cannot be written.
 #[allow(clippy::too_many_lines)]
 pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
-    let table = kiln_core::csv::read_path(&cfg.data_path())?;
-    let inputs = prep::resolve_inputs(cfg, &table)?;
+    let started = Instant::now();
+    let text_columns = text_columns(cfg);
+    let test_path = cfg.test_path();
+    let (table, test) = rayon::join(
+        || kiln_core::csv::read_path_typed(&cfg.data_path(), &text_columns),
+        || test_path.as_ref().map(|p| kiln_core::csv::read_path_typed(p, &text_columns)).transpose(),
+    );
+    let (mut table, test) = (table?, test?);
+    let inputs = prep::resolve_inputs(cfg, &mut table)?;
+    tracing::info!(rows = table.n_rows(), seconds = started.elapsed().as_secs_f64(), "read and typed the data");
     let stop = prep::stop_words(cfg)?;
     let labels = read_labels(cfg, &table, None)?;
     if let Labels::Classes { classes, .. } = &labels
@@ -297,8 +316,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     }
 
     // The held-out rows: a separate file, or a (stratified) split of the data.
-    let (train_t, train_labels, test_t, test_labels) = if let Some(test_path) = cfg.test_path() {
-        let test = kiln_core::csv::read_path(&test_path)?;
+    let (train_t, train_labels, test_t, test_labels) = if let Some(mut test) = test {
+        for c in inputs.iter().filter(|c| c.kind == InputKind::Numeric) {
+            test.make_numeric(&c.name)?;
+        }
         let classes = match &labels {
             Labels::Classes { classes, .. } => Some(classes.clone()),
             Labels::Values(_) => None,
@@ -333,6 +354,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     let (steps, x_train, _) = prepare(cfg, &inputs, &stop, &train_t, &train_t.take(&[]))?;
     let fitted = cfg.model.build(&best)?.fit(&x_train, &train_labels.target(None).borrow(), cfg.split.seed)?;
     let fit_s = t0.elapsed().as_secs_f64();
+    tracing::info!(seconds = fit_s, "refitted preprocessing and estimator on the training rows");
     let task = match &train_labels {
         Labels::Classes { classes, .. } => {
             Task::Classification { target: cfg.data.target.clone(), classes: classes.clone() }
@@ -340,11 +362,27 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
         Labels::Values(_) => Task::Regression { target: cfg.data.target.clone() },
     };
     let pipeline = Pipeline { task, inputs: inputs.clone(), steps, estimator: fitted };
-    let t1 = Instant::now();
-    let pred = pipeline.predict(&test_t)?;
-    let predict_s = t1.elapsed().as_secs_f64();
-
+    // Writing the bundle and scoring the test rows only read the pipeline: do both at once.
     let out_dir = cfg.output_dir();
+    let model_dir = out_dir.join("model");
+    let save_opts = SaveOptions {
+        created_unix_micros: opts.created_unix_micros,
+        example: Some(train_t.take(&(0..train_t.n_rows().min(5)).collect::<Vec<_>>())),
+    };
+    let (pred, saved) = rayon::join(
+        || {
+            let t1 = Instant::now();
+            pipeline.predict(&test_t).map(|p| (p, t1.elapsed().as_secs_f64()))
+        },
+        || {
+            let t2 = Instant::now();
+            bundle::save(&model_dir, &pipeline, &save_opts).map(|()| t2.elapsed().as_secs_f64())
+        },
+    );
+    let (pred, predict_s) = pred?;
+    tracing::info!(seconds = predict_s, rows = test_t.n_rows(), "predicted the test rows");
+    tracing::info!(seconds = saved?, "wrote the bundle");
+
     let plot_dir = out_dir.join("plots");
     let mut files = Vec::new();
     if cfg.plots {
@@ -400,9 +438,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
                 | FittedEstimator::DecisionTreeRegressor(_)
                 | FittedEstimator::RandomForestClassifier(_)
                 | FittedEstimator::RandomForestRegressor(_) => "feature importance",
+                FittedEstimator::MultinomialNb(_) => "log-probability ratio",
                 _ => "largest |coefficient|",
             };
-            let title = format!("{}: {what}", pipeline.estimator.sklearn_name());
+            let title = match (&pipeline.estimator, &pipeline.task) {
+                (FittedEstimator::MultinomialNb(_), Task::Classification { classes, .. }) if classes.len() == 2 => {
+                    format!("MultinomialNB: log P(term | {}) - log P(term | {})", classes[1], classes[0])
+                }
+                _ => format!("{}: {what}", pipeline.estimator.sklearn_name()),
+            };
             plots::feature_importance_png(&p, &pipeline.feature_names(), &imp, 20, &title)?;
             files.push(p);
         }
@@ -421,15 +465,6 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
         }
     }
 
-    let model_dir = out_dir.join("model");
-    bundle::save(
-        &model_dir,
-        &pipeline,
-        &SaveOptions {
-            created_unix_micros: opts.created_unix_micros,
-            example: Some(train_t.take(&(0..train_t.n_rows().min(5)).collect::<Vec<_>>())),
-        },
-    )?;
     let metrics_path = out_dir.join("metrics.json");
     let mut pretty = serde_json::to_vec_pretty(&metrics_json).map_err(|e| TrainError::Serialize(e.to_string()))?;
     pretty.push(b'\n');

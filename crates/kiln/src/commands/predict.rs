@@ -109,10 +109,10 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
             record.clear();
             record.extend(table.columns().iter().map(|c| c.display(i).unwrap_or_default()));
             match &pred {
-                Predictions::Classes { index, proba, .. } => {
+                Predictions::Classes { index, .. } => {
                     record.push(classes[index[i]].clone());
                     if args.proba
-                        && let Some(pm) = proba
+                        && let Some(pm) = pred.proba()
                     {
                         record.extend(pm.row(i).iter().map(|&v| format_value(v)));
                     }
