@@ -326,7 +326,7 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         return Err(BundleError::NoMlmodel { path: dir.to_owned() });
     }
     let text = fs::read_to_string(&ml_path).map_err(|source| BundleError::Read { path: ml_path.clone(), source })?;
-    let mlmodel: MlModel = serde_saphyr::from_str(&text)
+    let mlmodel: MlModel = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
         .map_err(|e| BundleError::BadMlmodel { path: ml_path.clone(), message: e.to_string() })?;
     let raw = mlmodel.flavors.get("kiln").ok_or_else(|| BundleError::NotKiln {
         path: dir.to_owned(),
@@ -440,5 +440,19 @@ mod tests {
         assert!(err.contains("MLmodel") || err.contains("kiln"), "{err}");
 
         assert!(matches!(load(d.path()), Err(BundleError::NoMlmodel { .. })));
+    }
+}
+
+#[cfg(test)]
+mod yaml_tests {
+    /// Python's PyYAML (which MLflow uses) reads YAML 1.1, where a bare `no` or `y` is a boolean;
+    /// strings that look like that must come out quoted.
+    #[test]
+    fn yaml_1_1_booleans_are_quoted() {
+        let text = serde_saphyr::to_string(&vec!["no", "y", "On", "ham"]).unwrap();
+        for w in ["no", "y", "On"] {
+            assert!(text.contains(&format!("\"{w}\"")) || text.contains(&format!("'{w}'")), "{text}");
+        }
+        assert!(text.contains("- ham"), "{text}");
     }
 }

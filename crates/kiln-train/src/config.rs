@@ -271,9 +271,15 @@ fn section<T: DeserializeOwned>(root: &Value, path: &str) -> Result<T, ConfigErr
     serde_json::from_value(v).map_err(|e| key_err(path, e))
 }
 
+/// Reads YAML with the 1.2 core schema's booleans: only `true`/`false`, so a column called `y`,
+/// `n` or `no` stays a string (YAML 1.1 would make it a boolean).
+fn yaml<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+}
+
 /// Parses one `-S` value as YAML (`0.5`, `true`, `[1, 2]`, `tfidf`).
 fn parse_scalar(s: &str) -> Value {
-    serde_saphyr::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_owned()))
+    yaml::<Value>(s).unwrap_or_else(|_| Value::String(s.to_owned()))
 }
 
 /// Applies `key.path=value` to the YAML tree, creating sections as needed.
@@ -346,8 +352,7 @@ impl Config {
         let mut root: Value = if text.trim().is_empty() {
             Value::Object(serde_json::Map::new())
         } else {
-            serde_saphyr::from_str(text)
-                .map_err(|e| ConfigError::Yaml { path: path.to_owned(), message: e.to_string() })?
+            yaml(text).map_err(|e| ConfigError::Yaml { path: path.to_owned(), message: e.to_string() })?
         };
         if !root.is_object() {
             return Err(ConfigError::Yaml { path: path.to_owned(), message: "the top level must be a mapping".into() });
@@ -548,6 +553,14 @@ mod tests {
         assert_eq!(c.split.test_size, 0.2);
         assert_eq!(c.cv.folds, 5);
         assert_eq!(c.scoring, Scoring::Accuracy);
+    }
+
+    #[test]
+    fn yes_no_and_y_stay_strings() {
+        let c =
+            parse("data: {path: d.csv, target: y, text: [no]}\nmodel: {type: multinomial_nb}\n", &["data.ignore=[on]"])
+                .unwrap();
+        assert_eq!((c.data.target.as_str(), c.data.text[0].as_str(), c.data.ignore[0].as_str()), ("y", "no", "on"));
     }
 
     #[test]
