@@ -1038,32 +1038,7 @@ mod tests {
 
     use super::*;
     use crate::estimators::ModelKind;
-
-    /// Iris as (150 × 4 dense features, class index by sorted species name).
-    fn iris() -> (Features, Vec<usize>) {
-        let text = std::fs::read_to_string("/work/shared/data/iris/iris.csv").expect("iris.csv");
-        let mut data = Vec::new();
-        let mut y = Vec::new();
-        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
-            let fields: Vec<&str> = line.split(',').collect();
-            data.extend(fields[..4].iter().map(|v| v.parse::<f64>().expect("number")));
-            y.push(["setosa", "versicolor", "virginica"].iter().position(|s| *s == fields[4]).expect("species"));
-        }
-        (Features::Dense(DenseMatrix::from_vec(y.len(), 4, data)), y)
-    }
-
-    /// Diabetes (442 × 10, raw units) and its target.
-    fn diabetes() -> (Features, Vec<f64>) {
-        let text = std::fs::read_to_string("/work/shared/data/diabetes/diabetes.csv").expect("diabetes.csv");
-        let mut data = Vec::new();
-        let mut y = Vec::new();
-        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
-            let v: Vec<f64> = line.split(',').map(|f| f.parse().expect("number")).collect();
-            data.extend_from_slice(&v[..10]);
-            y.push(v[10]);
-        }
-        (Features::Dense(DenseMatrix::from_vec(y.len(), 10, data)), y)
-    }
+    use crate::estimators::testdata::{diabetes, iris};
 
     fn to_sparse(x: &Features) -> Features {
         let d = x.to_dense();
@@ -1111,7 +1086,7 @@ mod tests {
 
     // import numpy as np, pandas as pd
     // from sklearn.linear_model import LogisticRegression
-    // df = pd.read_csv("/work/shared/data/iris/iris.csv")
+    // df = pd.read_csv("examples/iris/iris.csv")
     // X = df.iloc[:, :4].to_numpy(); y = pd.Categorical(df.species).codes
     // m = LogisticRegression().fit(X, y)   # sklearn 1.9.1; stops at max_iter=100 unconverged
     // m.coef_, m.intercept_, m.score(X, y)
@@ -1293,7 +1268,7 @@ mod tests {
 
     #[test]
     fn linear_regression_and_ridge_match_sklearn() {
-        // db = pd.read_csv("/work/shared/data/diabetes/diabetes.csv")
+        // db = pd.read_csv("examples/diabetes/diabetes.csv")
         // X = db.iloc[:, :10].to_numpy(); y = db.target.to_numpy()
         // for m in [LinearRegression(), Ridge(), Ridge(alpha=10.0, fit_intercept=False)]:
         //     m.fit(X, y); m.coef_, m.intercept_

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 pub mod linear;
 pub mod naive_bayes;
+#[cfg(test)]
+mod testdata;
 pub mod tree;
 
 /// The training target handed to [`Estimator::fit`].

@@ -183,6 +183,7 @@ mod tests {
 
     use super::*;
     use crate::estimators::ModelKind;
+    use crate::estimators::testdata::iris;
 
     fn build(kind: ModelKind, values: serde_json::Value) -> Box<dyn Estimator> {
         let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(values).expect("object");
@@ -350,20 +351,7 @@ mod tests {
         assert!(m.class_log_prior.iter().all(|v| v.is_finite()));
     }
 
-    /// Iris as (150 × 4 dense features, class index by sorted species name).
-    fn iris() -> (Features, Vec<usize>) {
-        let text = std::fs::read_to_string("/work/shared/data/iris/iris.csv").expect("iris.csv");
-        let mut data = Vec::new();
-        let mut y = Vec::new();
-        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
-            let fields: Vec<&str> = line.split(',').collect();
-            data.extend(fields[..4].iter().map(|v| v.parse::<f64>().expect("number")));
-            y.push(["setosa", "versicolor", "virginica"].iter().position(|s| *s == fields[4]).expect("species"));
-        }
-        (Features::Dense(DenseMatrix::from_vec(y.len(), 4, data)), y)
-    }
-
-    // df = pd.read_csv("/work/shared/data/iris/iris.csv")
+    // df = pd.read_csv("examples/iris/iris.csv")
     // X = df.iloc[:, :4].to_numpy(); y = pd.Categorical(df.species).codes
     // g = GaussianNB().fit(X, y); g.theta_, g.var_, g.predict_proba(X[[0, 50, 70, 100, 133]])
     #[test]

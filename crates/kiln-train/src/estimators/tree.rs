@@ -1054,6 +1054,8 @@ mod tests {
 
     use super::*;
 
+    use crate::estimators::testdata::{dense_rows as dense, diabetes_rows as diabetes, iris_rows as iris};
+
     fn hyper(model: &str, values: &[(&str, Value)]) -> Hyper {
         Hyper::new(model, values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>())
     }
@@ -1064,41 +1066,6 @@ mod tests {
 
     fn forest_params(classifier: bool, values: &[(&str, Value)]) -> RandomForestParams {
         RandomForestParams::from_hyper(&hyper("random_forest", values), classifier).unwrap()
-    }
-
-    /// Rows of a numeric CSV (header skipped); the last column is returned as text.
-    fn read_csv(path: &str) -> (Vec<Vec<f64>>, Vec<String>) {
-        let text = std::fs::read_to_string(path).unwrap();
-        let mut rows = Vec::new();
-        let mut last = Vec::new();
-        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            let fields: Vec<&str> = line.split(',').collect();
-            let (target, feats) = fields.split_last().unwrap();
-            rows.push(feats.iter().map(|f| f.trim().parse::<f64>().unwrap()).collect());
-            last.push(target.trim().to_owned());
-        }
-        (rows, last)
-    }
-
-    fn dense(rows: &[Vec<f64>]) -> Features {
-        let d = rows[0].len();
-        Features::Dense(DenseMatrix::from_vec(rows.len(), d, rows.concat()))
-    }
-
-    /// Iris with classes sorted by name, as scikit-learn's `classes_`.
-    fn iris() -> (Vec<Vec<f64>>, Vec<usize>) {
-        let (rows, species) = read_csv("/work/shared/data/iris/iris.csv");
-        let mut names = species.clone();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), 3);
-        let y = species.iter().map(|s| names.iter().position(|n| n == s).unwrap()).collect();
-        (rows, y)
-    }
-
-    fn diabetes() -> (Vec<Vec<f64>>, Vec<f64>) {
-        let (rows, target) = read_csv("/work/shared/data/diabetes/diabetes.csv");
-        (rows, target.iter().map(|t| t.parse().unwrap()).collect())
     }
 
     fn classes(y: &[usize]) -> Target<'_> {

@@ -25,16 +25,16 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// Splits a CSV (one record per line) into train and test files: every `k`-th data row is a
-/// test row. The scikit-learn reference numbers in the tests use the same split
-/// (`df.iloc[::k]` as test).
-pub fn split_every(src: &Path, k: usize, dir: &Path) -> (PathBuf, PathBuf) {
+/// Splits a CSV (one record per line) into `train.csv` and `test.csv` in `dir`; data row `i`
+/// (0-based) is a test row when `is_test(i)`. The scikit-learn reference numbers in the tests
+/// use the same rows (`df.iloc[::5]` or `df.iloc[4000:]` as test).
+pub fn split_rows(src: &Path, dir: &Path, is_test: impl Fn(usize) -> bool) -> (PathBuf, PathBuf) {
     let text = std::fs::read_to_string(src).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let (mut tr, mut te) = (vec![header], vec![header]);
     for (i, l) in lines.enumerate() {
-        if i % k == 0 { te.push(l) } else { tr.push(l) }
+        if is_test(i) { te.push(l) } else { tr.push(l) }
     }
     let (a, b) = (dir.join("train.csv"), dir.join("test.csv"));
     std::fs::write(&a, tr.join("\n") + "\n").unwrap();
@@ -42,19 +42,21 @@ pub fn split_every(src: &Path, k: usize, dir: &Path) -> (PathBuf, PathBuf) {
     (a, b)
 }
 
-/// Splits a CSV into its first `n` data rows (train) and the rest (test).
-pub fn split_head(src: &Path, n: usize, dir: &Path) -> (PathBuf, PathBuf) {
-    let text = std::fs::read_to_string(src).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let (mut tr, mut te) = (vec![header], vec![header]);
-    for (i, l) in lines.enumerate() {
-        if i < n { tr.push(l) } else { te.push(l) }
+/// `kiln train` on an example's config with `overrides`, fitting on `train` and reporting on
+/// `test`, into `out`.
+pub fn train_on(
+    example_name: &str,
+    overrides: &[&str],
+    train: &Path,
+    test: &Path,
+    out: &Path,
+) -> (i32, String, String) {
+    let mut cmd = kiln();
+    cmd.arg("train").arg(example(example_name).join("kiln.yaml"));
+    for o in overrides {
+        cmd.args(["-S", o]);
     }
-    let (a, b) = (dir.join("train.csv"), dir.join("test.csv"));
-    std::fs::write(&a, tr.join("\n") + "\n").unwrap();
-    std::fs::write(&b, te.join("\n") + "\n").unwrap();
-    (a, b)
+    run(cmd.arg("--data").arg(train).arg("--test-data").arg(test).arg("--out").arg(out))
 }
 
 pub fn read_json(p: &Path) -> serde_json::Value {

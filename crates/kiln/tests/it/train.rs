@@ -12,17 +12,9 @@ use crate::common::*;
 #[test]
 fn spam_report_matches_sklearn() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, te) = split_head(&example("spam").join("sms_spam.csv"), 4000, dir.path());
+    let (tr, te) = split_rows(&example("spam").join("sms_spam.csv"), dir.path(), |i| i >= 4000);
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = run(kiln()
-        .arg("train")
-        .arg(example("spam").join("kiln.yaml"))
-        .args(["-S", "model.alpha=0.5", "-S", "cv.folds=0", "--data"])
-        .arg(&tr)
-        .arg("--test-data")
-        .arg(&te)
-        .arg("--out")
-        .arg(&out));
+    let (code, stdout, stderr) = train_on("spam", &["model.alpha=0.5", "cv.folds=0"], &tr, &te, &out);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("precision    recall  f1-score   support"), "{stdout}");
     let m = read_json(&out.join("metrics.json"));
@@ -69,17 +61,9 @@ fn spam_example_accuracy_bar() {
 #[test]
 fn iris_matches_sklearn() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, te) = split_every(&example("iris").join("iris.csv"), 5, dir.path());
+    let (tr, te) = split_rows(&example("iris").join("iris.csv"), dir.path(), |i| i % 5 == 0);
     let out = dir.path().join("out");
-    let (code, _, stderr) = run(kiln()
-        .arg("train")
-        .arg(example("iris").join("kiln.yaml"))
-        .args(["-S", "model.C=1.0", "-S", "cv.folds=0", "--data"])
-        .arg(&tr)
-        .arg("--test-data")
-        .arg(&te)
-        .arg("--out")
-        .arg(&out));
+    let (code, _, stderr) = train_on("iris", &["model.C=1.0", "cv.folds=0"], &tr, &te, &out);
     assert_eq!(code, 0, "{stderr}");
     let m = read_json(&out.join("metrics.json"));
     assert_close(&m["accuracy"], 0.966_666_666_666_666_7, 1e-12);
@@ -111,17 +95,9 @@ fn iris_matches_sklearn() {
 #[test]
 fn diabetes_matches_sklearn() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, te) = split_every(&example("diabetes").join("diabetes.csv"), 5, dir.path());
+    let (tr, te) = split_rows(&example("diabetes").join("diabetes.csv"), dir.path(), |i| i % 5 == 0);
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = run(kiln()
-        .arg("train")
-        .arg(example("diabetes").join("kiln.yaml"))
-        .args(["-S", "model.alpha=1.0", "-S", "cv.folds=0", "--data"])
-        .arg(&tr)
-        .arg("--test-data")
-        .arg(&te)
-        .arg("--out")
-        .arg(&out));
+    let (code, stdout, stderr) = train_on("diabetes", &["model.alpha=1.0", "cv.folds=0"], &tr, &te, &out);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("r2"), "{stdout}");
     let m = read_json(&out.join("metrics.json"));
