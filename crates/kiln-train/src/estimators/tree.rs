@@ -543,6 +543,19 @@ struct TreeBuilder<'a> {
     /// Node totals (class weights, or the weighted sum of y) and a scratch buffer of the same size.
     node_sum: Vec<f64>,
     left_sum: Vec<f64>,
+    /// Classification with small whole-number weights: per row `class << 16 | weight`, which
+    /// the sort keys carry in place of the row so the split scan reads no other array.
+    class_weight: Option<Vec<u32>>,
+}
+
+/// `class << 16 | weight` for every row, when every class and weight fits in 16 bits.
+fn pack_class_weights(labels: &Labels<'_>, weights: &[f64]) -> Option<Vec<u32>> {
+    let Labels::Classes { y, n_classes } = labels else { return None };
+    if *n_classes > 0xFFFF || !weights.iter().all(|&w| w.fract() == 0.0 && (0.0..=65535.0).contains(&w)) {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(y.iter().zip(weights).map(|(&c, &w)| (c << 16) | w as u32).collect())
 }
 
 impl<'a> TreeBuilder<'a> {
@@ -563,6 +576,7 @@ impl<'a> TreeBuilder<'a> {
             constant_features: vec![0; cols.n_features],
             node_sum: vec![0.0; n_outputs],
             left_sum: vec![0.0; n_outputs],
+            class_weight: pack_class_weights(labels, weights),
         }
     }
 
@@ -732,11 +746,13 @@ impl<'a> TreeBuilder<'a> {
             let ranks = self.cols.ranks(feature);
             let keys = &mut self.keys[..n];
             let (mut lo, mut hi) = (u32::MAX, 0u32);
+            let low = self.class_weight.as_deref();
             for (k, &s) in keys.iter_mut().zip(&self.samples[start..end]) {
                 let r = ranks[s as usize];
                 lo = lo.min(r);
                 hi = hi.max(r);
-                *k = (u64::from(r) << 32) | u64::from(s);
+                let payload = low.map_or(s, |cw| cw[s as usize]);
+                *k = (u64::from(r) << 32) | u64::from(payload);
             }
             let values = &self.cols.values[feature];
             if values[hi as usize] <= values[lo as usize] + FEATURE_THRESHOLD {
@@ -749,7 +765,14 @@ impl<'a> TreeBuilder<'a> {
             self.features.swap(f_i, f_j);
 
             sort_by_rank(keys, &mut self.radix_buffer[..n], lo, hi);
-            let scan = Scan { keys, values, weights: self.weights, min_leaf: self.limits.min_samples_leaf, feature };
+            let scan = Scan {
+                keys,
+                values,
+                weights: self.weights,
+                min_leaf: self.limits.min_samples_leaf,
+                feature,
+                packed: self.class_weight.is_some(),
+            };
             match (self.labels, self.limits.criterion) {
                 (Labels::Classes { y, .. }, Criterion::Gini) => {
                     scan.gini(y, node_sum, weight, &mut self.left_sum, &mut best);
@@ -882,9 +905,23 @@ struct Scan<'k> {
     weights: &'k [f64],
     min_leaf: usize,
     feature: usize,
+    /// The keys' low half is `class << 16 | weight` rather than the row.
+    packed: bool,
 }
 
 impl Scan<'_> {
+    /// Class and weight of the sample at sorted position `p`.
+    #[inline]
+    fn class_weight(&self, y: &[u32], p: usize) -> (usize, f64) {
+        let low = self.keys[p] & 0xFFFF_FFFF;
+        if self.packed {
+            ((low >> 16) as usize, (low & 0xFFFF) as f64)
+        } else {
+            let row = low as usize;
+            (y[row] as usize, self.weights[row])
+        }
+    }
+
     /// Whether a split may go between sorted positions `p - 1` and `p`: a new value (by more
     /// than `FEATURE_THRESHOLD`) and at least `min_samples_leaf` samples on each side.
     /// Returns the ranks of the two values.
@@ -915,9 +952,7 @@ impl Scan<'_> {
         let mut sq_right: f64 = totals.iter().map(|c| c * c).sum();
         let (mut w_left, mut w_right) = (0.0, weight);
         for p in 1..self.keys.len() {
-            let row = self.row(p - 1);
-            let c = y[row] as usize;
-            let w = self.weights[row];
+            let (c, w) = self.class_weight(y, p - 1);
             let cl = left[c];
             let cr = totals[c] - cl;
             sq_left += w * (2.0 * cl + w);
@@ -939,9 +974,8 @@ impl Scan<'_> {
         left.fill(0.0);
         let mut w_left = 0.0;
         for p in 1..self.keys.len() {
-            let row = self.row(p - 1);
-            let w = self.weights[row];
-            left[y[row] as usize] += w;
+            let (c, w) = self.class_weight(y, p - 1);
+            left[c] += w;
             w_left += w;
             if let Some((prev, next)) = self.boundary(p) {
                 let w_right = weight - w_left;
