@@ -7,9 +7,13 @@
 //! subtree, right subtree), as scikit-learn's depth-first builder does.
 //!
 //! Speed comes from sorting packed `u64` keys instead of `(f64, index)` pairs: each feature's
-//! values are replaced once per fit by their rank among the feature's distinct values, and a node
-//! sorts `rank << 32 | row` (radix-sorted when large). The real values are looked up by rank
-//! when a threshold is needed. One sample buffer per tree is partitioned in place node after node, like scikit-learn's
+//! values are replaced once per fit by their rank among the feature's value groups (distinct
+//! values, with values closer than scikit-learn's `FEATURE_THRESHOLD` to the previous one sharing
+//! a group), and a node sorts `rank << 32 | row` (radix-sorted when large). Because neighbouring
+//! groups are always more than the threshold apart, the split scan decides whether a position
+//! may split from the ranks alone; the real values are looked up only for a new best threshold.
+//! (scikit-learn compares the values of neighbouring samples in the node instead; the two differ
+//! only for chains of values each within 1e-7 of the next, which a group keeps together.) One sample buffer per tree is partitioned in place node after node, like scikit-learn's
 //! `samples` array, so building a tree allocates nothing per node.
 
 use std::borrow::Cow;
@@ -317,8 +321,9 @@ struct Columns {
     n_features: usize,
     /// `ranks[j * n_rows + i]`: rank of row `i`'s value among feature `j`'s distinct values.
     ranks: Vec<u32>,
-    /// Per feature, its distinct `f32` values in ascending order.
-    values: Vec<Vec<f32>>,
+    /// Per feature and value group (ascending), the smallest and the largest `f32` value in it.
+    group_min: Vec<Vec<f32>>,
+    group_max: Vec<Vec<f32>>,
 }
 
 impl Columns {
@@ -355,15 +360,15 @@ impl Columns {
                 }
             }
         }
-        let per_feature: Vec<(Vec<u32>, Vec<f32>)> =
-            (0..n_features).into_par_iter().map(|j| rank_column(&dense, j)).collect();
+        let per_feature: Vec<RankedColumn> = (0..n_features).into_par_iter().map(|j| rank_column(&dense, j)).collect();
         let mut ranks = Vec::with_capacity(n_rows * n_features);
-        let mut values = Vec::with_capacity(n_features);
-        for (r, v) in per_feature {
-            ranks.extend_from_slice(&r);
-            values.push(v);
+        let (mut group_min, mut group_max) = (Vec::with_capacity(n_features), Vec::with_capacity(n_features));
+        for c in per_feature {
+            ranks.extend_from_slice(&c.ranks);
+            group_min.push(c.min);
+            group_max.push(c.max);
         }
-        Ok(Self { n_rows, n_features, ranks, values })
+        Ok(Self { n_rows, n_features, ranks, group_min, group_max })
     }
 
     fn ranks(&self, feature: usize) -> &[u32] {
@@ -371,21 +376,33 @@ impl Columns {
     }
 }
 
-/// Ranks of column `j` (as `f32`, like scikit-learn's `DTYPE`) and its distinct values.
+/// One feature as value-group ranks.
+struct RankedColumn {
+    ranks: Vec<u32>,
+    min: Vec<f32>,
+    max: Vec<f32>,
+}
+
+/// Ranks of column `j` (as `f32`, like scikit-learn's `DTYPE`) among its value groups: sorted
+/// values start a new group when more than `FEATURE_THRESHOLD` above the previous value.
 #[allow(clippy::cast_possible_truncation)]
-fn rank_column(x: &DenseMatrix, j: usize) -> (Vec<u32>, Vec<f32>) {
+fn rank_column(x: &DenseMatrix, j: usize) -> RankedColumn {
     // `+ 0.0` turns -0.0 into 0.0 so the two zeros share one rank.
     let mut order: Vec<(f32, u32)> = (0..x.n_rows).map(|i| (x.get(i, j) as f32 + 0.0, i as u32)).collect();
     order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut ranks = vec![0u32; x.n_rows];
-    let mut values: Vec<f32> = Vec::new();
+    let (mut min, mut max): (Vec<f32>, Vec<f32>) = (Vec::new(), Vec::new());
     for &(v, i) in &order {
-        if values.last() != Some(&v) {
-            values.push(v);
+        match max.last_mut() {
+            Some(last) if v <= *last + FEATURE_THRESHOLD => *last = v,
+            _ => {
+                min.push(v);
+                max.push(v);
+            }
         }
-        ranks[i as usize] = (values.len() - 1) as u32;
+        ranks[i as usize] = (max.len() - 1) as u32;
     }
-    (ranks, values)
+    RankedColumn { ranks, min, max }
 }
 
 /// The target, checked against the estimator's task.
@@ -484,9 +501,11 @@ impl Best {
         Self { proxy: f64::NEG_INFINITY, feature: 0, rank: 0, threshold: 0.0, n_left: 0 }
     }
 
-    /// Records the split between distinct values `values[prev]` and `values[next]`.
-    fn set(&mut self, proxy: f64, feature: usize, prev: usize, next: usize, values: &[f32], n_left: usize) {
-        let (a, b) = (f64::from(values[prev]), f64::from(values[next]));
+    /// Records the split between value groups `prev` and `next`: the threshold lies between
+    /// the largest value of `prev` and the smallest of `next`.
+    #[allow(clippy::too_many_arguments)]
+    fn set(&mut self, proxy: f64, feature: usize, prev: usize, next: usize, groups: (&[f32], &[f32]), n_left: usize) {
+        let (a, b) = (f64::from(groups.1[prev]), f64::from(groups.0[next]));
         // Halves are summed (scikit-learn's way) so huge values cannot overflow. The midpoint of
         // two f32 values is exact in f64; the guard (older scikit-learn's) only protects the
         // invariant that `b` goes right should that ever change.
@@ -754,8 +773,9 @@ impl<'a> TreeBuilder<'a> {
                 let payload = low.map_or(s, |cw| cw[s as usize]);
                 *k = (u64::from(r) << 32) | u64::from(payload);
             }
-            let values = &self.cols.values[feature];
-            if values[hi as usize] <= values[lo as usize] + FEATURE_THRESHOLD {
+            // One value group: constant in this node (neighbouring groups are always more than
+            // FEATURE_THRESHOLD apart).
+            if hi == lo {
                 self.features.swap(f_j, n_total_constants);
                 n_found_constants += 1;
                 n_total_constants += 1;
@@ -767,7 +787,7 @@ impl<'a> TreeBuilder<'a> {
             sort_by_rank(keys, &mut self.radix_buffer[..n], lo, hi);
             let scan = Scan {
                 keys,
-                values,
+                groups: (&self.cols.group_min[feature], &self.cols.group_max[feature]),
                 weights: self.weights,
                 min_leaf: self.limits.min_samples_leaf,
                 feature,
@@ -901,7 +921,8 @@ fn impurity_of(criterion: Criterion, sum: &[f64], weight: f64, sq_sum: f64) -> f
 /// One feature's sorted keys in a node, scanned left to right for the best split.
 struct Scan<'k> {
     keys: &'k [u64],
-    values: &'k [f32],
+    /// The feature's group minima and maxima, for thresholds.
+    groups: (&'k [f32], &'k [f32]),
     weights: &'k [f64],
     min_leaf: usize,
     feature: usize,
@@ -930,7 +951,6 @@ impl Scan<'_> {
         let prev = (self.keys[p - 1] >> 32) as usize;
         let next = (self.keys[p] >> 32) as usize;
         if next == prev
-            || self.values[next] <= self.values[prev] + FEATURE_THRESHOLD
             || p < self.min_leaf
             || self.keys.len() - p < self.min_leaf
         {
@@ -963,7 +983,7 @@ impl Scan<'_> {
             if let Some((prev, next)) = self.boundary(p) {
                 let proxy = sq_left / w_left + sq_right / w_right;
                 if proxy > best.proxy {
-                    best.set(proxy, self.feature, prev, next, self.values, p);
+                    best.set(proxy, self.feature, prev, next, self.groups, p);
                 }
             }
         }
@@ -990,7 +1010,7 @@ impl Scan<'_> {
                     }
                 }
                 if proxy > best.proxy {
-                    best.set(proxy, self.feature, prev, next, self.values, p);
+                    best.set(proxy, self.feature, prev, next, self.groups, p);
                 }
             }
         }
@@ -1008,7 +1028,7 @@ impl Scan<'_> {
                 let s_right = total - s_left;
                 let proxy = s_left * s_left / w_left + s_right * s_right / (weight - w_left);
                 if proxy > best.proxy {
-                    best.set(proxy, self.feature, prev, next, self.values, p);
+                    best.set(proxy, self.feature, prev, next, self.groups, p);
                 }
             }
         }
