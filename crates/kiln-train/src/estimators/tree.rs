@@ -950,10 +950,7 @@ impl Scan<'_> {
     fn boundary(&self, p: usize) -> Option<(usize, usize)> {
         let prev = (self.keys[p - 1] >> 32) as usize;
         let next = (self.keys[p] >> 32) as usize;
-        if next == prev
-            || p < self.min_leaf
-            || self.keys.len() - p < self.min_leaf
-        {
+        if next == prev || p < self.min_leaf || self.keys.len() - p < self.min_leaf {
             return None;
         }
         Some((prev, next))
