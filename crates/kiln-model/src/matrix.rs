@@ -138,6 +138,17 @@ impl Features {
         }
     }
 
+    /// `out += alpha * x_i` for row `i` (`out.len() >= n_cols`).
+    pub fn add_row_scaled(&self, i: usize, alpha: f64, out: &mut [f64]) {
+        match self {
+            Self::Dense(m) => out.iter_mut().zip(m.row(i)).for_each(|(o, v)| *o += alpha * v),
+            Self::Sparse(m) => {
+                let (idx, val) = m.row(i);
+                idx.iter().zip(val).for_each(|(&j, v)| out[j as usize] += alpha * v);
+            }
+        }
+    }
+
     /// Calls `f(column, value)` for each stored value of row `i` (every column when dense).
     pub fn for_each_in_row(&self, i: usize, mut f: impl FnMut(usize, f64)) {
         match self {
@@ -206,6 +217,10 @@ mod tests {
         let w = [1.0, 10.0, 100.0];
         for i in 0..3 {
             assert_eq!(sp.row_dot(i, &w), de.row_dot(i, &w));
+            let (mut a, mut b) = (vec![1.0; 3], vec![1.0; 3]);
+            sp.add_row_scaled(i, 2.0, &mut a);
+            de.add_row_scaled(i, 2.0, &mut b);
+            assert_eq!(a, b);
         }
         assert_eq!(sp.take_rows(&[2, 0]).to_dense().data, vec![0.0, 3.0, 0.0, 1.0, 0.0, 2.0]);
         assert_eq!(de.take_rows(&[2, 0]).to_dense().data, vec![0.0, 3.0, 0.0, 1.0, 0.0, 2.0]);
