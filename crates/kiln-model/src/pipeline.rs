@@ -174,10 +174,12 @@ pub fn transform_steps(steps: &[Step], table: &Table) -> Result<Features, Predic
     if !steps.iter().any(|s| matches!(s, Step::Text(_))) {
         let mut m = DenseMatrix::zeros(n, width);
         if width > 0 {
-            m.data.par_chunks_mut(width).enumerate().with_min_len(256).for_each(|(i, row)| {
-                for ((s, input), &b) in steps.iter().zip(&inputs).zip(&bases) {
-                    let b = b as usize;
-                    s.emit_dense(input, i, &mut row[b..b + s.width()]);
+            // Blocks of rows in parallel; within a block one step at a time, so each step's
+            // inner loop is a tight loop over its own column.
+            const BLOCK: usize = 1024;
+            m.data.par_chunks_mut(width * BLOCK).enumerate().for_each(|(b, block)| {
+                for ((s, input), &base) in steps.iter().zip(&inputs).zip(&bases) {
+                    s.emit_dense_block(input, b * BLOCK, block, width, base as usize);
                 }
             });
         }

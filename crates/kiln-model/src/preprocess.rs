@@ -235,19 +235,23 @@ impl Step {
     }
 }
 
-/// The input of a step for a whole table, converted once.
-pub(crate) enum StepInput {
+/// The input of a step for a whole table, converted once (borrowed when the table already
+/// holds numbers).
+pub(crate) enum StepInput<'t> {
     Text(Vec<Option<String>>),
-    Numeric(Vec<f64>),
+    Numeric(std::borrow::Cow<'t, [f64]>),
 }
 
 impl Step {
     /// Reads and checks this step's column from `table`.
-    pub(crate) fn input(&self, table: &Table) -> Result<StepInput, PredictError> {
+    pub(crate) fn input<'t>(&self, table: &'t Table) -> Result<StepInput<'t>, PredictError> {
         let col = self.column();
         match self {
             Self::Numeric(n) => {
-                let v = table.numeric(col)?;
+                let v = match table.column(col)? {
+                    kiln_core::Column::Numeric(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+                    kiln_core::Column::Text(_) => std::borrow::Cow::Owned(table.numeric(col)?),
+                };
                 if n.fill.is_none()
                     && let Some(i) = v.iter().position(|x| x.is_nan())
                 {
@@ -259,8 +263,32 @@ impl Step {
         }
     }
 
+    /// Writes this step's features of rows `first..` into `block` (consecutive dense rows of
+    /// `width` values, zeroed), at column offset `base`.
+    pub(crate) fn emit_dense_block(
+        &self,
+        input: &StepInput<'_>,
+        first: usize,
+        block: &mut [f64],
+        width: usize,
+        base: usize,
+    ) {
+        if let (Self::Numeric(n), StepInput::Numeric(v)) = (self, input) {
+            let fill = n.fill.unwrap_or(f64::NAN);
+            for (row, &x) in block.chunks_mut(width).zip(&v[first..]) {
+                let x = if x.is_nan() { fill } else { x };
+                row[base] = (x - n.offset) / n.scale;
+            }
+            return;
+        }
+        let w = self.width();
+        for (r, row) in block.chunks_mut(width).enumerate() {
+            self.emit_dense(input, first + r, &mut row[base..base + w]);
+        }
+    }
+
     /// Writes row `i`'s features into `out` (this step's slice of a zeroed dense row).
-    pub(crate) fn emit_dense(&self, input: &StepInput, i: usize, out: &mut [f64]) {
+    pub(crate) fn emit_dense(&self, input: &StepInput<'_>, i: usize, out: &mut [f64]) {
         match (self, input) {
             (Self::Numeric(n), StepInput::Numeric(v)) => {
                 let x = if v[i].is_nan() { n.fill.unwrap_or(f64::NAN) } else { v[i] };
@@ -277,7 +305,7 @@ impl Step {
     }
 
     /// Appends row `i`'s features, offset by `base`, to `out` (zeros are skipped).
-    pub(crate) fn emit(&self, input: &StepInput, i: usize, base: u32, out: &mut Vec<(u32, f64)>) {
+    pub(crate) fn emit(&self, input: &StepInput<'_>, i: usize, base: u32, out: &mut Vec<(u32, f64)>) {
         match (self, input) {
             (Self::Text(t), StepInput::Text(v)) => {
                 let text = v[i].as_deref().unwrap_or("");

@@ -2,6 +2,7 @@
 
 use kiln_model::estimator::{FittedEstimator, GaussianNb, MultinomialNb};
 use kiln_model::matrix::{DenseMatrix, Features};
+use rayon::prelude::*;
 
 use super::linear::{ABSENT_CLASS_SCORE, classification_target};
 use super::{Estimator, FitError, Hyper, ParamError, Target};
@@ -138,22 +139,31 @@ impl Estimator for GaussianNbParams {
     fn fit(&self, x: &Features, y: &Target<'_>, _seed: u64) -> Result<FittedEstimator, FitError> {
         const MODEL: &str = "GaussianNB";
         let t = classification_target(MODEL, x, y)?;
-        let dense = x.to_dense();
+        let dense = match x {
+            Features::Dense(m) => std::borrow::Cow::Borrowed(m),
+            Features::Sparse(_) => std::borrow::Cow::Owned(x.to_dense()),
+        };
         let (k, d) = (t.n_classes, dense.n_cols);
         let all: Vec<usize> = (0..dense.n_rows).collect();
-        // Variances are floored relative to the widest feature so that a feature constant
-        // within a class does not give a zero variance (and an infinite likelihood).
-        let epsilon = self.var_smoothing * mean_var(&dense, &all).1.iter().copied().fold(0.0_f64, f64::max);
         let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); k];
         for (i, &c) in t.y.iter().enumerate() {
             rows_of[c].push(i);
         }
+        // The statistics of all rows and of each class are independent passes: run them in
+        // parallel.
+        let (overall, per_class) = rayon::join(
+            || mean_var(&dense, &all),
+            || rows_of.par_iter().map(|rows| (!rows.is_empty()).then(|| mean_var(&dense, rows))).collect::<Vec<_>>(),
+        );
+        // Variances are floored relative to the widest feature so that a feature constant
+        // within a class does not give a zero variance (and an infinite likelihood).
+        let epsilon = self.var_smoothing * overall.1.iter().copied().fold(0.0_f64, f64::max);
         let mut theta = DenseMatrix::zeros(k, d);
         // An absent class keeps mean 0 and variance 1: its prior of 0 already rules it out,
         // and a positive variance keeps its likelihood finite.
         let mut var = DenseMatrix::from_vec(k, d, vec![1.0; k * d]);
-        for (c, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
-            let (m, v) = mean_var(&dense, rows);
+        for (c, stats) in per_class.into_iter().enumerate() {
+            let Some((m, v)) = stats else { continue };
             theta.row_mut(c).copy_from_slice(&m);
             for (j, (out, v)) in var.row_mut(c).iter_mut().zip(v).enumerate() {
                 *out = v + epsilon;
