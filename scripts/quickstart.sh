@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p kiln
-KILN=target/release/kiln
+KILN="${CARGO_TARGET_DIR:-target}/release/kiln"
 "$KILN" train examples/spam/kiln.yaml
 echo
 echo "== scoring examples/spam/messages.csv"

@@ -5,4 +5,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"${KILN:-$here/../../target/release/kiln}" -q train "$here/$1.yaml" --data "$2" --test-data "$3" --out "$out" --summary-json
+"${KILN:-${CARGO_TARGET_DIR:-$here/../../target}/release/kiln}" -q train "$here/$1.yaml" --data "$2" --test-data "$3" --out "$out" --summary-json
