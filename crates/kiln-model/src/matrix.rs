@@ -179,6 +179,27 @@ impl Features {
         }
     }
 
+    /// A sparse copy (zeros dropped).
+    #[must_use]
+    pub fn to_sparse(&self) -> Self {
+        match self {
+            Self::Sparse(_) => self.clone(),
+            Self::Dense(d) => {
+                let mut s = CsrMatrix::empty(d.n_cols);
+                for i in 0..d.n_rows {
+                    s.push_row(
+                        d.row(i)
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| **v != 0.0)
+                            .map(|(j, v)| (u32::try_from(j).unwrap_or(u32::MAX), *v)),
+                    );
+                }
+                Self::Sparse(s)
+            }
+        }
+    }
+
     /// The rows at `idx`, in that order.
     #[must_use]
     pub fn take_rows(&self, idx: &[usize]) -> Self {
@@ -214,6 +235,7 @@ mod tests {
         s.push_row([(1, 3.0)]);
         let sp = Features::Sparse(s);
         let de = Features::Dense(sp.to_dense());
+        assert_eq!(de.to_sparse(), sp);
         let w = [1.0, 10.0, 100.0];
         for i in 0..3 {
             assert_eq!(sp.row_dot(i, &w), de.row_dot(i, &w));

@@ -268,11 +268,13 @@ fn search_csv(rows: &[SearchRow]) -> String {
 /// Renders the search table for the terminal.
 #[must_use]
 pub fn render_search(rows: &[SearchRow], scoring: &str) -> String {
-    let mut out = format!("{:>4}  {:>10}  {:>8}  params\n", "rank", format!("mean {scoring}"), "std");
+    let head = format!("mean {scoring}");
+    let w = head.len().max(10);
+    let mut out = format!("{:>4}  {head:>w$}  {:>8}  params\n", "rank", "std");
     let mut sorted: Vec<&SearchRow> = rows.iter().collect();
     sorted.sort_by_key(|r| r.rank);
     for r in sorted {
-        let _ = writeln!(out, "{:>4}  {:>10.4}  {:>8.4}  {}", r.rank, r.mean, r.std, hyper_label(&r.params));
+        let _ = writeln!(out, "{:>4}  {:>w$.4}  {:>8.4}  {}", r.rank, r.mean, r.std, hyper_label(&r.params));
     }
     out
 }

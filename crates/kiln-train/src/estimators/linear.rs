@@ -1059,16 +1059,6 @@ mod tests {
     use crate::estimators::ModelKind;
     use crate::estimators::testdata::{diabetes, iris};
 
-    fn to_sparse(x: &Features) -> Features {
-        let d = x.to_dense();
-        let mut s = CsrMatrix::empty(d.n_cols);
-        for i in 0..d.n_rows {
-            #[allow(clippy::cast_possible_truncation)]
-            s.push_row(d.row(i).iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(j, v)| (j as u32, *v)));
-        }
-        Features::Sparse(s)
-    }
-
     fn hyper(model: &str, values: serde_json::Value) -> Hyper {
         let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(values).expect("object");
         Hyper::new(model, map)
@@ -1182,7 +1172,7 @@ mod tests {
         assert_close(&m.coef.data, &want_coef, 1e-5, "coef");
         assert_close(&m.intercept, &want_intercept, 1e-5, "intercept");
         // The same fit from CSR input: same values in the same order, so the same bits.
-        let ms = classifier(est.fit(&to_sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        let ms = classifier(est.fit(&x.to_sparse(), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
         assert_eq!(ms, m);
     }
 
@@ -1261,7 +1251,7 @@ mod tests {
         assert_close(&m.intercept, &want_intercept, 2e-2, "intercept");
         assert!((accuracy(&m.decision_matrix(&x).argmax_rows(), &y) - 0.9666666666666667).abs() < 1e-12);
         // Deterministic for a seed, and the same from CSR.
-        let ms = classifier(est.fit(&to_sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+        let ms = classifier(est.fit(&x.to_sparse(), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
         assert_eq!(ms, m);
     }
 
@@ -1349,7 +1339,7 @@ mod tests {
             let m = regressor(build(kind, params.clone()).fit(&x, &Target::Values(&y), 0).expect("fit"));
             assert_close(&m.coef, &coef, 1e-6, &format!("{kind} {params} coef"));
             assert_close(&[m.intercept], &[intercept], 1e-6, &format!("{kind} {params} intercept"));
-            let ms = regressor(build(kind, params).fit(&to_sparse(&x), &Target::Values(&y), 0).expect("fit"));
+            let ms = regressor(build(kind, params).fit(&x.to_sparse(), &Target::Values(&y), 0).expect("fit"));
             assert_eq!(ms, m);
         }
     }

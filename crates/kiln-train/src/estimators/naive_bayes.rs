@@ -188,7 +188,6 @@ impl Estimator for GaussianNbParams {
 mod tests {
     use std::collections::BTreeMap;
 
-    use kiln_model::matrix::CsrMatrix;
     use serde_json::json;
 
     use super::*;
@@ -210,16 +209,6 @@ mod tests {
     fn dense(rows: &[&[f64]]) -> Features {
         let d = rows.first().map_or(0, |r| r.len());
         Features::Dense(DenseMatrix::from_vec(rows.len(), d, rows.concat()))
-    }
-
-    fn sparse(x: &Features) -> Features {
-        let d = x.to_dense();
-        let mut s = CsrMatrix::empty(d.n_cols);
-        for i in 0..d.n_rows {
-            #[allow(clippy::cast_possible_truncation)]
-            s.push_row(d.row(i).iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(j, v)| (j as u32, *v)));
-        }
-        Features::Sparse(s)
     }
 
     fn counts() -> (Features, Vec<usize>) {
@@ -318,8 +307,8 @@ mod tests {
             assert_close(&m.feature_log_prob.data, &flp, 1e-10, "feature_log_prob");
             assert_close(&m.class_log_prior, &prior, 1e-10, "class_log_prior");
             assert_close(&m.predict_proba(&t).data, &proba, 1e-10, "proba");
-            assert_close(&m.predict_proba(&sparse(&t)).data, &proba, 1e-10, "proba of sparse rows");
-            let ms = multinomial(est.fit(&sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
+            assert_close(&m.predict_proba(&t.to_sparse()).data, &proba, 1e-10, "proba of sparse rows");
+            let ms = multinomial(est.fit(&x.to_sparse(), &Target::Classes { y: &y, n_classes: 3 }, 0).expect("fit"));
             assert_eq!(ms, m);
         }
     }
@@ -330,7 +319,7 @@ mod tests {
         let mut d = x.to_dense();
         d.row_mut(3)[2] = -1.0;
         let e = build(ModelKind::MultinomialNb, json!({}))
-            .fit(&sparse(&Features::Dense(d)), &Target::Classes { y: &y, n_classes: 3 }, 0)
+            .fit(&Features::Dense(d).to_sparse(), &Target::Classes { y: &y, n_classes: 3 }, 0)
             .expect_err("negative");
         assert_eq!(
             e.to_string(),
@@ -421,7 +410,8 @@ mod tests {
         assert_close(&m.var.data, &var, 1e-9, "var");
         assert_close(&m.class_prior, &[1.0 / 3.0; 3], 1e-15, "class_prior");
         assert_close(&m.predict_proba(&x.take_rows(&[0, 50, 70, 100, 133])).data, &proba, 1e-9, "proba");
-        let ms = build(ModelKind::GaussianNb, json!({})).fit(&sparse(&x), &Target::Classes { y: &y, n_classes: 3 }, 0);
+        let ms =
+            build(ModelKind::GaussianNb, json!({})).fit(&x.to_sparse(), &Target::Classes { y: &y, n_classes: 3 }, 0);
         assert_eq!(ms.expect("fit"), FittedEstimator::GaussianNb(m));
     }
 
