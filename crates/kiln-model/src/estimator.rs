@@ -199,10 +199,7 @@ impl GaussianNb {
                     - 0.5 * (0..d).map(|j| (2.0 * std::f64::consts::PI * self.var.get(c, j)).ln()).sum::<f64>()
             })
             .collect();
-        let dense = match x {
-            Features::Dense(m) => std::borrow::Cow::Borrowed(m),
-            Features::Sparse(_) => std::borrow::Cow::Owned(x.to_dense()),
-        };
+        let dense = x.dense();
         let mut m = map_rows(x, k, |i, row| {
             let xi = dense.row(i);
             for (c, r) in row.iter_mut().enumerate() {
@@ -345,7 +342,7 @@ impl Tree {
     /// `n_rows × n_outputs` leaf values.
     #[must_use]
     pub fn predict_matrix(&self, x: &Features) -> DenseMatrix {
-        let dense = x.to_dense();
+        let dense = x.dense();
         map_rows(x, self.n_outputs, |i, row| row.copy_from_slice(self.leaf_value(dense.row(i))))
     }
 
@@ -366,10 +363,7 @@ pub struct Forest {
 impl Forest {
     #[must_use]
     pub fn predict_matrix(&self, x: &Features) -> DenseMatrix {
-        let dense = match x {
-            Features::Dense(m) => std::borrow::Cow::Borrowed(m),
-            Features::Sparse(_) => std::borrow::Cow::Owned(x.to_dense()),
-        };
+        let dense = x.dense();
         #[allow(clippy::cast_precision_loss)]
         let n_trees = self.trees.len().max(1) as f64;
         let k = self.n_outputs;

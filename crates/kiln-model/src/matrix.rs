@@ -160,7 +160,16 @@ impl Features {
         }
     }
 
-    /// A dense copy (or a borrow-free clone when already dense).
+    /// The rows as a dense matrix: borrowed when already dense, converted when sparse.
+    #[must_use]
+    pub fn dense(&self) -> std::borrow::Cow<'_, DenseMatrix> {
+        match self {
+            Self::Dense(m) => std::borrow::Cow::Borrowed(m),
+            Self::Sparse(_) => std::borrow::Cow::Owned(self.to_dense()),
+        }
+    }
+
+    /// A dense copy.
     #[must_use]
     pub fn to_dense(&self) -> DenseMatrix {
         match self {

@@ -895,7 +895,7 @@ impl Estimator for LinearRegressionParams {
     fn fit(&self, x: &Features, y: &Target<'_>, _seed: u64) -> Result<FittedEstimator, FitError> {
         let model = if self.ridge { "Ridge" } else { "LinearRegression" };
         let y = regression_target(model, x, y)?;
-        let dense = x.to_dense();
+        let dense = x.dense();
         let (n, d) = (dense.n_rows, dense.n_cols);
         let inv_n = 1.0 / as_f64(n);
         // Centering X and y and solving without an intercept gives the same coefficients as

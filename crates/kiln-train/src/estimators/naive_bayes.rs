@@ -139,10 +139,7 @@ impl Estimator for GaussianNbParams {
     fn fit(&self, x: &Features, y: &Target<'_>, _seed: u64) -> Result<FittedEstimator, FitError> {
         const MODEL: &str = "GaussianNB";
         let t = classification_target(MODEL, x, y)?;
-        let dense = match x {
-            Features::Dense(m) => std::borrow::Cow::Borrowed(m),
-            Features::Sparse(_) => std::borrow::Cow::Owned(x.to_dense()),
-        };
+        let dense = x.dense();
         let (k, d) = (t.n_classes, dense.n_cols);
         let all: Vec<usize> = (0..dense.n_rows).collect();
         let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); k];

@@ -16,7 +16,6 @@
 //! only for chains of values each within 1e-7 of the next, which a group keeps together.) One sample buffer per tree is partitioned in place node after node, like scikit-learn's
 //! `samples` array, so building a tree allocates nothing per node.
 
-use std::borrow::Cow;
 use std::f64::consts::LN_2;
 
 use kiln_core::rng::Rng;
@@ -339,10 +338,7 @@ impl Columns {
         if u32::try_from(n_rows).is_err() {
             return Err(FitError::Invalid { model, message: format!("{n_rows} rows are more than a tree supports") });
         }
-        let dense: Cow<'_, DenseMatrix> = match x {
-            Features::Dense(m) => Cow::Borrowed(m),
-            Features::Sparse(_) => Cow::Owned(x.to_dense()),
-        };
+        let dense = x.dense();
         for i in 0..n_rows {
             for (j, &v) in dense.row(i).iter().enumerate() {
                 #[allow(clippy::cast_possible_truncation)]
