@@ -141,18 +141,6 @@ pub struct TextConfig {
     pub norm: NormChoice,
 }
 
-impl Default for TextConfig {
-    fn default() -> Self {
-        serde_json::from_value(Value::Object(serde_json::Map::new())).unwrap_or_else(|_| unreachable_default())
-    }
-}
-
-// Every field of TextConfig/NumericConfig/CategoricalConfig has a default, so deserializing
-// `{}` cannot fail; this keeps `Default` free of `unwrap`.
-fn unreachable_default<T>() -> T {
-    panic!("a config section whose fields all have defaults failed to deserialize from {{}}")
-}
-
 /// How missing values are filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -503,13 +491,6 @@ impl Config {
             if !seen.insert(c) {
                 return Err(key_err("data", format!("column `{c}` has more than one role")));
             }
-        }
-        if self.data.text.is_empty()
-            && self.data.numeric.is_empty()
-            && self.data.categorical.is_empty()
-            && self.model == ModelKind::MultinomialNb
-        {
-            tracing::debug!("multinomial_nb on inferred columns: numeric columns must be non-negative");
         }
         Ok(())
     }
