@@ -66,15 +66,21 @@ enum Labels {
 }
 
 impl Labels {
-    fn target(&self, idx: Option<&[usize]>) -> OwnedTarget {
+    /// The labels of rows `idx`, in that order.
+    fn take(&self, idx: &[usize]) -> Self {
         match self {
-            Self::Classes { y, classes } => OwnedTarget::Classes(
-                idx.map_or_else(|| y.clone(), |ix| ix.iter().map(|&i| y[i]).collect()),
-                classes.len(),
-            ),
-            Self::Values(v) => {
-                OwnedTarget::Values(idx.map_or_else(|| v.clone(), |ix| ix.iter().map(|&i| v[i]).collect()))
+            Self::Classes { y, classes } => {
+                Self::Classes { y: idx.iter().map(|&i| y[i]).collect(), classes: classes.clone() }
             }
+            Self::Values(v) => Self::Values(idx.iter().map(|&i| v[i]).collect()),
+        }
+    }
+
+    /// The labels as an estimator's target.
+    fn as_target(&self) -> Target<'_> {
+        match self {
+            Self::Classes { y, classes } => Target::Classes { y, n_classes: classes.len() },
+            Self::Values(v) => Target::Values(v),
         }
     }
 
@@ -82,20 +88,6 @@ impl Labels {
         match self {
             Self::Classes { y, classes } => Some((y, classes.len())),
             Self::Values(_) => None,
-        }
-    }
-}
-
-enum OwnedTarget {
-    Classes(Vec<usize>, usize),
-    Values(Vec<f64>),
-}
-
-impl OwnedTarget {
-    fn borrow(&self) -> Target<'_> {
-        match self {
-            Self::Classes(y, k) => Target::Classes { y, n_classes: *k },
-            Self::Values(v) => Target::Values(v),
         }
     }
 }
@@ -136,28 +128,26 @@ fn read_labels(cfg: &Config, table: &Table, classes: Option<&[String]>) -> Resul
     }
 }
 
-/// Fits the preprocessing on `fit_rows` and returns the features of `fit_rows` and `eval_rows`.
-fn prepare(
+/// Fits the preprocessing on `rows` and returns it with the features of those rows.
+fn fit_transform(
     cfg: &Config,
     inputs: &[InputColumn],
     stop: &[String],
-    fit: &Table,
-    eval: &Table,
-) -> Result<(Vec<Step>, Features, Features), TrainError> {
-    let steps = prep::fit_steps(cfg, inputs, fit, stop)?;
-    let xf = transform_steps(&steps, fit)?;
-    let xe = transform_steps(&steps, eval)?;
-    Ok((steps, xf, xe))
+    rows: &Table,
+) -> Result<(Vec<Step>, Features), TrainError> {
+    let steps = prep::fit_steps(cfg, inputs, rows, stop)?;
+    let x = transform_steps(&steps, rows)?;
+    Ok((steps, x))
 }
 
-fn score(cfg: &Config, pred: &Predictions, truth: &OwnedTarget) -> Result<f64, TrainError> {
+fn score(cfg: &Config, pred: &Predictions, truth: &Labels) -> Result<f64, TrainError> {
     Ok(match (pred, truth) {
-        (Predictions::Classes { index, scores, .. }, OwnedTarget::Classes(y, _)) => {
+        (Predictions::Classes { index, scores, .. }, Labels::Classes { y, .. }) => {
             let pos: Option<Vec<f64>> =
                 (scores.n_cols == 2).then(|| (0..scores.n_rows).map(|i| scores.get(i, 1)).collect());
             cfg.scoring.score_classification(y, index, pos.as_deref())?
         }
-        (Predictions::Values(p), OwnedTarget::Values(y)) => cfg.scoring.score_regression(y, p)?,
+        (Predictions::Values(p), Labels::Values(y)) => cfg.scoring.score_regression(y, p)?,
         _ => return Err(TrainError::Internal("prediction and target kinds differ")),
     })
 }
@@ -179,11 +169,12 @@ fn search(
     opts: &TrainOptions,
 ) -> Result<Vec<SearchRow>, TrainError> {
     let folds = select::k_fold(train.n_rows(), labels.strata(), cfg.cv.folds, cfg.split.seed);
-    let prepared: Vec<(Features, Features, OwnedTarget, OwnedTarget)> = folds
+    let prepared: Vec<(Features, Features, Labels, Labels)> = folds
         .par_iter()
         .map(|(fit, val)| {
-            let (_, xf, xv) = prepare(cfg, inputs, stop, &train.take(fit), &train.take(val))?;
-            Ok((xf, xv, labels.target(Some(fit)), labels.target(Some(val))))
+            let (steps, xf) = fit_transform(cfg, inputs, stop, &train.take(fit))?;
+            let xv = transform_steps(&steps, &train.take(val))?;
+            Ok((xf, xv, labels.take(fit), labels.take(val)))
         })
         .collect::<Result<_, TrainError>>()?;
     let jobs: Vec<(usize, usize)> = (0..cfg.grid.len()).flat_map(|g| (0..folds.len()).map(move |f| (g, f))).collect();
@@ -196,7 +187,7 @@ fn search(
         .map(|&(g, f)| {
             let est = cfg.model.build(&cfg.grid[g])?;
             let (xf, xv, yf, yv) = &prepared[f];
-            let fitted = est.fit(xf, &yf.borrow(), cfg.split.seed)?;
+            let fitted = est.fit(xf, &yf.as_target(), cfg.split.seed)?;
             let s = score(cfg, &predict_features(&fitted, xv), yv);
             if let Some(pb) = &opts.progress {
                 pb.inc(1);
@@ -331,13 +322,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     } else {
         let strata = if cfg.split.stratify { labels.strata() } else { None };
         let (tr, te) = select::train_test_split(table.n_rows(), strata, cfg.split.test_size, cfg.split.seed);
-        let split = |idx: &[usize]| match &labels {
-            Labels::Classes { y, classes } => {
-                Labels::Classes { y: idx.iter().map(|&i| y[i]).collect(), classes: classes.clone() }
-            }
-            Labels::Values(v) => Labels::Values(idx.iter().map(|&i| v[i]).collect()),
-        };
-        (table.take(&tr), split(&tr), table.take(&te), split(&te))
+        (table.take(&tr), labels.take(&tr), table.take(&te), labels.take(&te))
     };
     let min_rows = cfg.cv.folds.max(2);
     if train_t.n_rows() < min_rows || test_t.n_rows() == 0 {
@@ -353,8 +338,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
 
     // Refit on the whole training split, then evaluate once on the test rows.
     let t0 = Instant::now();
-    let (steps, x_train, _) = prepare(cfg, &inputs, &stop, &train_t, &train_t.take(&[]))?;
-    let fitted = cfg.model.build(&best)?.fit(&x_train, &train_labels.target(None).borrow(), cfg.split.seed)?;
+    let (steps, x_train) = fit_transform(cfg, &inputs, &stop, &train_t)?;
+    let fitted = cfg.model.build(&best)?.fit(&x_train, &train_labels.as_target(), cfg.split.seed)?;
     let fit_s = t0.elapsed().as_secs_f64();
     tracing::info!(seconds = fit_s, "refitted preprocessing and estimator on the training rows");
     let task = match &train_labels {
