@@ -193,26 +193,26 @@ fn signature_of(p: &Pipeline) -> Result<Signature, BundleError> {
 
 /// The first rows of `table`'s input columns in pandas "split" orient.
 fn example_json(p: &Pipeline, table: &Table) -> serde_json::Value {
+    use serde_json::Value;
     let n = table.n_rows().min(EXAMPLE_ROWS);
-    let columns: Vec<&str> = p.inputs.iter().map(|c| c.name.as_str()).filter(|c| table.has_column(c)).collect();
-    let data: Vec<serde_json::Value> = (0..n)
+    // Each input paired with its column, so a column the table lacks cannot shift the kinds.
+    let cols: Vec<(&str, InputKind, &kiln_core::Column)> =
+        p.inputs.iter().filter_map(|c| table.column(&c.name).ok().map(|col| (c.name.as_str(), c.kind, col))).collect();
+    let number = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    let data: Vec<Value> = (0..n)
         .map(|i| {
-            columns
-                .iter()
-                .zip(&p.inputs)
-                .map(|(c, input)| {
-                    let Ok(col) = table.column(c) else { return serde_json::Value::Null };
-                    match (input.kind, col.display(i)) {
-                        (_, None) => serde_json::Value::Null,
-                        (InputKind::Numeric, Some(s)) => kiln_core::table::parse_number(&s)
-                            .and_then(serde_json::Number::from_f64)
-                            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-                        (_, Some(s)) => serde_json::Value::String(s),
+            cols.iter()
+                .map(|&(_, kind, col)| match (kind, col) {
+                    (_, kiln_core::Column::Numeric(v)) => number(v[i]),
+                    (InputKind::Numeric, kiln_core::Column::Text(v)) => {
+                        v[i].as_deref().and_then(kiln_core::table::parse_number).map_or(Value::Null, number)
                     }
+                    (_, kiln_core::Column::Text(v)) => v[i].clone().map_or(Value::Null, Value::String),
                 })
                 .collect()
         })
         .collect();
+    let columns: Vec<&str> = cols.iter().map(|c| c.0).collect();
     serde_json::json!({"columns": columns, "data": data})
 }
 

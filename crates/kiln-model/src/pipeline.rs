@@ -115,45 +115,52 @@ impl Pipeline {
         Ok(predict_features(&self.estimator, &x))
     }
 
-    /// Every row of `table` that cannot be scored, with the first problem of each, so batch
-    /// scoring can skip them (`--on-error skip`) and count them.
-    #[must_use]
-    pub fn row_errors(&self, table: &Table) -> Vec<(usize, PredictError)> {
-        let mut bad: Vec<(usize, PredictError)> = Vec::new();
+    /// Every row of `table` that cannot be scored, with its first problem, in row order, so
+    /// batch scoring can skip them (`--on-error skip`) and count them.
+    ///
+    /// # Errors
+    /// A missing input column: that fails every row alike, so it is not a row problem.
+    pub fn row_errors(&self, table: &Table) -> Result<Vec<(usize, PredictError)>, PredictError> {
+        let mut first: Vec<Option<PredictError>> = Vec::new();
+        first.resize_with(table.n_rows(), || None);
         for s in &self.steps {
+            let Step::Numeric(n) = s else { continue };
             let col = s.column();
-            let column = match table.column(col) {
-                Ok(c) => c,
-                // A missing column fails every row alike: report it once, on row 0.
-                Err(e) => return vec![(0, e.into())],
-            };
-            if let Step::Numeric(n) = s {
-                for i in 0..table.n_rows() {
-                    let text = column.display(i);
-                    let err = match text.as_deref().map(kiln_core::table::parse_number) {
-                        Some(None) => Some(PredictError::Table(kiln_core::TableError::NotANumber {
-                            column: col.to_owned(),
-                            line: table.line(i),
-                            value: text.clone().unwrap_or_default(),
-                        })),
-                        None if n.fill.is_none() => {
-                            Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) })
+            let missing = |i: usize| PredictError::Missing { column: col.to_owned(), line: table.line(i) };
+            match table.column(col)? {
+                kiln_core::Column::Numeric(v) => {
+                    if n.fill.is_none() {
+                        for (i, x) in v.iter().enumerate() {
+                            if x.is_nan() && first[i].is_none() {
+                                first[i] = Some(missing(i));
+                            }
                         }
-                        Some(Some(v)) if v.is_nan() && n.fill.is_none() => {
-                            Some(PredictError::Missing { column: col.to_owned(), line: table.line(i) })
+                    }
+                }
+                kiln_core::Column::Text(v) => {
+                    for (i, text) in v.iter().enumerate() {
+                        if first[i].is_some() {
+                            continue;
                         }
-                        _ => None,
-                    };
-                    if let Some(e) = err
-                        && !bad.iter().any(|(r, _)| *r == i)
-                    {
-                        bad.push((i, e));
+                        first[i] = match text.as_deref().map(|t| (t, kiln_core::table::parse_number(t))) {
+                            Some((t, None)) => Some(PredictError::Table(kiln_core::TableError::NotANumber {
+                                column: col.to_owned(),
+                                line: table.line(i),
+                                value: t.to_owned(),
+                            })),
+                            None if n.fill.is_none() => Some(missing(i)),
+                            Some((_, Some(x))) if x.is_nan() && n.fill.is_none() => Some(missing(i)),
+                            _ => None,
+                        };
                     }
                 }
             }
         }
-        bad.sort_by_key(|(r, _)| *r);
-        bad
+        // Text and categorical columns must exist too, though any value is acceptable.
+        for s in &self.steps {
+            table.column(s.column())?;
+        }
+        Ok(first.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (i, e))).collect())
     }
 }
 

@@ -76,13 +76,9 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
     let pb = progress_bar(out.progress, total, "{spinner} scoring [{bar:30}] {bytes}/{total_bytes} ({elapsed})");
     let (mut rows, mut skipped) = (0usize, 0usize);
     while let Some(table) = reader.next_chunk().with_context(|| format!("cannot read `{}`", args.input.display()))? {
-        let bad = p.row_errors(&table);
-        // A missing column fails every row alike: not a row problem that skipping could fix.
-        if let Some((_, e @ kiln_model::PredictError::Table(kiln_core::TableError::MissingColumn { .. }))) = bad.first()
-        {
-            return Err(anyhow::anyhow!("{e}"))
-                .context(format!("cannot score `{}`; nothing was written", args.input.display()));
-        }
+        let bad = p
+            .row_errors(&table)
+            .with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
         let table = match (bad.first(), args.on_error) {
             (None, _) => table,
             (Some((_, e)), OnError::Fail) => {
