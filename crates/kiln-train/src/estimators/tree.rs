@@ -1032,15 +1032,27 @@ impl Scan<'_> {
 // Estimators
 // ---------------------------------------------------------------------------------------------
 
+/// What both estimators check and build before growing trees: the target, the ranked columns
+/// and the resolved limits.
+fn checked_input<'a>(
+    model: &'static str,
+    classifier: bool,
+    options: &TreeOptions,
+    x: &Features,
+    y: &Target<'a>,
+) -> Result<(Labels<'a>, Columns, Limits), FitError> {
+    if x.n_rows() == 0 {
+        return Err(FitError::Empty { model });
+    }
+    let labels = check_target(model, classifier, y, x.n_rows())?;
+    let cols = Columns::new(x, model)?;
+    let limits = options.resolve(model, cols.n_rows, cols.n_features)?;
+    Ok((labels, cols, limits))
+}
+
 impl Estimator for DecisionTreeParams {
     fn fit(&self, x: &Features, y: &Target<'_>, seed: u64) -> Result<FittedEstimator, FitError> {
-        let model = self.model();
-        if x.n_rows() == 0 {
-            return Err(FitError::Empty { model });
-        }
-        let labels = check_target(model, self.classifier, y, x.n_rows())?;
-        let cols = Columns::new(x, model)?;
-        let limits = self.options.resolve(model, cols.n_rows, cols.n_features)?;
+        let (labels, cols, limits) = checked_input(self.model(), self.classifier, &self.options, x, y)?;
         let weights = vec![1.0; cols.n_rows];
         let tree = TreeBuilder::new(&cols, &labels, limits, &weights, Rng::new(seed)).build();
         Ok(if self.classifier {
@@ -1053,13 +1065,7 @@ impl Estimator for DecisionTreeParams {
 
 impl Estimator for RandomForestParams {
     fn fit(&self, x: &Features, y: &Target<'_>, seed: u64) -> Result<FittedEstimator, FitError> {
-        let model = self.model();
-        if x.n_rows() == 0 {
-            return Err(FitError::Empty { model });
-        }
-        let labels = check_target(model, self.classifier, y, x.n_rows())?;
-        let cols = Columns::new(x, model)?;
-        let limits = self.options.resolve(model, cols.n_rows, cols.n_features)?;
+        let (labels, cols, limits) = checked_input(self.model(), self.classifier, &self.options, x, y)?;
         let n_rows = cols.n_rows;
         let n_draws = self.n_bootstrap(n_rows);
         let trees: Vec<Tree> = (0..self.n_estimators)
