@@ -116,6 +116,37 @@ fn check_lengths(
     }
 }
 
+type Scatter<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled scatter chart of `points` with the regression plots' mesh and axis labels.
+fn scatter<'a, 'b>(
+    root: &'a Root<'b>,
+    title: &str,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+    points: &[(f64, f64)],
+) -> Result<Scatter<'a, 'b>, DrawError> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(TITLE_SIZE))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(75)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(LABEL_SIZE))
+        .x_label_formatter(&|v| short_number(*v))
+        .y_label_formatter(&|v| short_number(*v))
+        .draw()?;
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())))?;
+    Ok(chart)
+}
+
 /// Renders `draw` onto a white canvas of `size` and atomically moves the PNG to `path`.
 fn render(
     path: &Path,
@@ -655,24 +686,13 @@ pub fn predicted_vs_actual_png(path: &Path, y_true: &[f64], y_pred: &[f64]) -> R
     let r2 = crate::metrics::r2(y_true, y_pred);
 
     render(path, (700, 700), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("Predicted vs actual (R² = {r2:.4})"), font(TITLE_SIZE))
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(75)
-            .build_cartesian_2d(lo..hi, lo..hi)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .x_desc("Actual")
-            .y_desc("Predicted")
-            .axis_desc_style(font(AXIS_DESC_SIZE))
-            .label_style(font(LABEL_SIZE))
-            .x_label_formatter(&|v| short_number(*v))
-            .y_label_formatter(&|v| short_number(*v))
-            .draw()?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())))?;
+        let mut chart = scatter(
+            root,
+            &format!("Predicted vs actual (R² = {r2:.4})"),
+            (lo..hi, lo..hi),
+            ("Actual", "Predicted"),
+            &points,
+        )?;
         let ideal = ACCENT_RED.stroke_width(2);
         chart
             .draw_series(DashedLineSeries::new(vec![(lo, lo), (hi, hi)], 10, 6, ideal))?
@@ -709,24 +729,8 @@ pub fn residuals_png(path: &Path, y_true: &[f64], y_pred: &[f64]) -> Result<(), 
     let (_, r_max) = padded_range(-r_max, r_max, 0.05);
 
     render(path, SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Residuals", font(TITLE_SIZE))
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(75)
-            .build_cartesian_2d(x_lo..x_hi, -r_max..r_max)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .x_desc("Predicted")
-            .y_desc("Actual − predicted")
-            .axis_desc_style(font(AXIS_DESC_SIZE))
-            .label_style(font(LABEL_SIZE))
-            .x_label_formatter(&|v| short_number(*v))
-            .y_label_formatter(&|v| short_number(*v))
-            .draw()?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BAR_BLUE.mix(0.45).filled())))?;
+        let mut chart =
+            scatter(root, "Residuals", (x_lo..x_hi, -r_max..r_max), ("Predicted", "Actual − predicted"), &points)?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(x_lo, 0.0), (x_hi, 0.0)],
             ACCENT_RED.stroke_width(2),
