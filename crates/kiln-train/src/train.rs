@@ -408,6 +408,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
                 let path = plot_dir.join("predicted_vs_actual.png");
                 plots::predicted_vs_actual_png(&path, y, p)?;
                 files.push(path);
+                let path = plot_dir.join("residuals.png");
+                plots::residuals_png(&path, y, p)?;
+                files.push(path);
             }
             (rep.render(), rep.to_json())
         }

@@ -105,6 +105,7 @@ fn diabetes_matches_sklearn() {
     assert_close(&m["mae"], 43.102_036_926_722_39, 1e-7);
     assert_close(&m["rmse"], 52.636_577_841_988_17, 1e-7);
     assert!(out.join("plots/predicted_vs_actual.png").is_file());
+    assert!(out.join("plots/residuals.png").is_file());
     assert!(out.join("plots/hist_bmi.png").is_file());
 }
 
