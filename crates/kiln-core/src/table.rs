@@ -76,6 +76,8 @@ pub enum TableError {
     DuplicateColumn(String),
     #[error("columns have different lengths ({0} and {1})")]
     Ragged(usize, usize),
+    #[error("tables with different columns cannot be joined")]
+    Mismatched,
 }
 
 /// Named columns of equal length, with the source line of every row kept for error messages.
@@ -205,6 +207,42 @@ impl Table {
             Column::Text(v) => v.clone(),
             c @ Column::Numeric(v) => (0..v.len()).map(|i| c.display(i)).collect(),
         })
+    }
+
+    /// The rows of `tables` one after another (a server's micro-batch). Every table must have
+    /// the same column names and kinds, in the same order.
+    ///
+    /// # Errors
+    /// [`TableError::Mismatched`] when they do not.
+    pub fn concat(tables: &[Self]) -> Result<Self, TableError> {
+        let Some(first) = tables.first() else { return Ok(Self::default()) };
+        if tables.len() == 1 {
+            return Ok(first.clone());
+        }
+        let rows: usize = tables.iter().map(Self::n_rows).sum();
+        let mut columns: Vec<Column> = first
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Numeric(_) => Column::Numeric(Vec::with_capacity(rows)),
+                Column::Text(_) => Column::Text(Vec::with_capacity(rows)),
+            })
+            .collect();
+        let mut lines = Vec::with_capacity(rows);
+        for t in tables {
+            if t.names != first.names {
+                return Err(TableError::Mismatched);
+            }
+            for (dst, src) in columns.iter_mut().zip(&t.columns) {
+                match (dst, src) {
+                    (Column::Numeric(d), Column::Numeric(s)) => d.extend_from_slice(s),
+                    (Column::Text(d), Column::Text(s)) => d.extend_from_slice(s),
+                    _ => return Err(TableError::Mismatched),
+                }
+            }
+            lines.extend_from_slice(&t.lines);
+        }
+        Ok(Self { names: first.names.clone(), columns, index: first.index.clone(), lines })
     }
 
     /// The rows at `idx`, in that order.

@@ -137,7 +137,11 @@ fn map_rows(x: &Features, width: usize, f: impl Fn(usize, &mut [f64]) + Sync) ->
     if width == 0 {
         return out;
     }
-    out.data.par_chunks_mut(width).enumerate().with_min_len(256).for_each(|(i, row)| f(i, row));
+    if x.n_rows() < crate::PARALLEL_MIN_ROWS {
+        out.data.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+    } else {
+        out.data.par_chunks_mut(width).enumerate().with_min_len(256).for_each(|(i, row)| f(i, row));
+    }
     out
 }
 
@@ -374,7 +378,7 @@ impl Forest {
         // Tree by tree over a block of rows, so one tree's nodes stay in cache while the block
         // walks it (row by row, every tree would be fetched again for each row).
         const BLOCK: usize = 256;
-        out.data.par_chunks_mut(BLOCK * k).enumerate().for_each(|(b, block)| {
+        let block_fn = |(b, block): (usize, &mut [f64])| {
             let first = b * BLOCK;
             for t in &self.trees {
                 for (r, acc) in block.chunks_mut(k).enumerate() {
@@ -384,7 +388,12 @@ impl Forest {
                 }
             }
             block.iter_mut().for_each(|a| *a /= n_trees);
-        });
+        };
+        if x.n_rows() <= BLOCK {
+            out.data.chunks_mut(BLOCK * k).enumerate().for_each(block_fn);
+        } else {
+            out.data.par_chunks_mut(BLOCK * k).enumerate().for_each(block_fn);
+        }
         out
     }
 
@@ -415,7 +424,12 @@ pub struct LinearRegressor {
 impl LinearRegressor {
     #[must_use]
     pub fn predict(&self, x: &Features) -> Vec<f64> {
-        (0..x.n_rows()).into_par_iter().with_min_len(256).map(|i| x.row_dot(i, &self.coef) + self.intercept).collect()
+        let f = |i| x.row_dot(i, &self.coef) + self.intercept;
+        if x.n_rows() < crate::PARALLEL_MIN_ROWS {
+            (0..x.n_rows()).map(f).collect()
+        } else {
+            (0..x.n_rows()).into_par_iter().with_min_len(256).map(f).collect()
+        }
     }
 }
 

@@ -184,25 +184,31 @@ pub fn transform_steps(steps: &[Step], table: &Table) -> Result<Features, Predic
             // Blocks of rows in parallel; within a block one step at a time, so each step's
             // inner loop is a tight loop over its own column.
             const BLOCK: usize = 1024;
-            m.data.par_chunks_mut(width * BLOCK).enumerate().for_each(|(b, block)| {
+            let block_fn = |(b, block): (usize, &mut [f64])| {
                 for ((s, input), &base) in steps.iter().zip(&inputs).zip(&bases) {
                     s.emit_dense_block(input, b * BLOCK, block, width, base as usize);
                 }
-            });
+            };
+            if n <= BLOCK {
+                m.data.chunks_mut(width * BLOCK).enumerate().for_each(block_fn);
+            } else {
+                m.data.par_chunks_mut(width * BLOCK).enumerate().for_each(block_fn);
+            }
         }
         return Ok(Features::Dense(m));
     }
-    let rows: Vec<Vec<(u32, f64)>> = (0..n)
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|i| {
-            let mut row = Vec::new();
-            for ((s, input), &b) in steps.iter().zip(&inputs).zip(&bases) {
-                s.emit(input, i, b, &mut row);
-            }
-            row
-        })
-        .collect();
+    let row_fn = |i| {
+        let mut row = Vec::new();
+        for ((s, input), &b) in steps.iter().zip(&inputs).zip(&bases) {
+            s.emit(input, i, b, &mut row);
+        }
+        row
+    };
+    let rows: Vec<Vec<(u32, f64)>> = if n < crate::PARALLEL_MIN_ROWS {
+        (0..n).map(row_fn).collect()
+    } else {
+        (0..n).into_par_iter().with_min_len(64).map(row_fn).collect()
+    };
     let mut m = CsrMatrix::empty(width);
     for row in rows {
         m.push_row(row);

@@ -45,6 +45,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Score a CSV file with a model bundle, streaming, into a CSV with a `prediction` column.
     Predict(commands::predict::PredictArgs),
+    /// Serve a model over HTTP (MLflow's scoring protocol, /predict, Open Inference Protocol v2).
+    Serve(commands::serve::ServeArgs),
 }
 
 /// How a command should write to the terminal.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args, out),
         Command::Predict(args) => commands::predict::run(&args, out),
+        Command::Serve(args) => commands::serve::run(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

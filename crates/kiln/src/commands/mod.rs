@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod predict;
+pub mod serve;
 pub mod train;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

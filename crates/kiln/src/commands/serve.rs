@@ -1,0 +1,90 @@
+//! `kiln serve`: the scoring server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use kiln_serve::{LocalDir, ServeOptions};
+
+use crate::Output;
+
+/// Serve a model over HTTP: MLflow's /invocations, /predict, the Open Inference Protocol v2.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Routes: POST /invocations (MLflow scoring protocol), POST /predict, \
+/v2/... (Open Inference Protocol), GET /ping /health /version /metrics /openapi.json.\n\
+SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish, then exits 0.")]
+pub struct ServeArgs {
+    /// The model bundle directory (the `model/` that `kiln train` wrote).
+    #[arg(short, long, value_name = "DIR")]
+    model: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one; the address is printed).
+    #[arg(short, long, default_value_t = 8080)]
+    port: u16,
+    /// Threads answering HTTP requests [default: the number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
+    /// The model's name under /v2/models/{name} [default: the bundle directory's name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Most rows in one request (413 beyond), and in one micro-batch.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_batch_size: u64,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_body_bytes: u64,
+    /// Seconds a request may take from its first byte to its answer (408 beyond); also the
+    /// limit for sending a request's headers.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// Longest a micro-batch waits, in microseconds, for requests already being received. It
+    /// never waits when no other request is on its way.
+    #[arg(long, default_value_t = 2000, value_name = "MICROS")]
+    batch_wait_us: u64,
+    /// Predict every request on its own instead of gathering concurrent ones.
+    #[arg(long)]
+    no_batching: bool,
+    /// Seconds a shutdown waits for in-flight requests before closing connections.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    drain_timeout: f64,
+}
+
+fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--{name} must be a positive number of seconds, got {v}"))
+}
+
+pub fn run(args: &ServeArgs, out: Output) -> anyhow::Result<()> {
+    let name = args.name.clone().unwrap_or_else(|| {
+        super::absolute(&args.model)
+            .file_name()
+            .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned())
+    });
+    let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from);
+    let options = ServeOptions {
+        host: args.host.clone(),
+        port: args.port,
+        workers,
+        name,
+        max_batch_size: usize::try_from(args.max_batch_size).unwrap_or(usize::MAX),
+        max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+        timeout: seconds("timeout", args.timeout)?,
+        batch_wait: (!args.no_batching).then(|| Duration::from_micros(args.batch_wait_us)),
+        drain_timeout: seconds("drain-timeout", args.drain_timeout)?,
+    };
+    let source = LocalDir(args.model.clone());
+    let quiet = out.quiet;
+    kiln_serve::run(&source, options, |addr| {
+        if !quiet {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("serving {} on http://{addr} (Ctrl-C or SIGTERM stops)", args.model.display());
+            }
+        }
+    })?;
+    Ok(())
+}
