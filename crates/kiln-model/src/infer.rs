@@ -79,13 +79,14 @@ pub struct Conformed {
 /// # Errors
 /// Missing columns (every row would fail alike), or a table without rows.
 pub fn conform(pipeline: &Pipeline, table: &Table, naming: RowNaming) -> Result<Conformed, InputError> {
+    // No rows first: an empty JSON list has no columns either, and "no rows" is the real problem.
+    if table.n_rows() == 0 {
+        return Err(InputError::Empty);
+    }
     let expected: Vec<String> = pipeline.inputs.iter().map(|c| c.name.clone()).collect();
     let missing: Vec<String> = expected.iter().filter(|n| !table.has_column(n)).cloned().collect();
     if !missing.is_empty() {
         return Err(InputError::MissingColumns { missing, expected });
-    }
-    if table.n_rows() == 0 {
-        return Err(InputError::Empty);
     }
     let n = table.n_rows();
     let row = |i: usize| RowRef { naming, number: table.line(i) };
@@ -316,6 +317,8 @@ mod tests {
         let e = conform(&p, &text_table(&[("b", &[Some("1")])]), RowNaming::Index).unwrap_err();
         assert_eq!(e.to_string(), "missing input columns: `a`, `c`; the model takes: `a`, `c`");
         let e = conform(&p, &text_table(&[("a", &[]), ("c", &[])]), RowNaming::Index).unwrap_err();
+        assert_eq!(e, InputError::Empty);
+        let e = conform(&p, &text_table(&[]), RowNaming::Index).unwrap_err();
         assert_eq!(e, InputError::Empty);
     }
 

@@ -43,7 +43,7 @@ enum ColorChoice {
 enum Command {
     /// Train a model from a kiln.yaml: split, grid search, refit, evaluate, write the bundle.
     Train(commands::train::TrainArgs),
-    /// Score a CSV file with a model bundle, streaming, into a CSV with a `prediction` column.
+    /// Score a CSV file with a model bundle, streaming, into a CSV with a `prediction` column (or MLflow JSON).
     Predict(commands::predict::PredictArgs),
     /// Serve a model over HTTP (MLflow's scoring protocol, /predict, Open Inference Protocol v2).
     Serve(commands::serve::ServeArgs),

@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use kiln_core::csv::CsvChunks;
+use std::io::Write;
+
+use kiln_core::Table;
+use kiln_model::infer::{self, OutputKind, RowNaming};
 use kiln_model::{Predictions, Task, bundle};
 
 use super::progress_bar;
@@ -27,9 +31,13 @@ pub struct PredictArgs {
     /// Input CSV with a header row containing the model's input columns.
     #[arg(short, long, value_name = "CSV")]
     input: PathBuf,
-    /// Output CSV: the input columns, then `prediction` (written atomically).
-    #[arg(short, long, value_name = "CSV")]
+    /// Output file, written atomically: CSV (the input columns, then `prediction`), or MLflow's
+    /// `{"predictions": [...]}` JSON when it ends in `.json` (see --output-format).
+    #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
+    /// The output's format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Auto)]
+    output_format: OutputFormat,
     /// Add one `proba_<class>` column per class.
     #[arg(long)]
     proba: bool,
@@ -47,6 +55,69 @@ fn format_value(v: f64) -> String {
     serde_json::Number::from_f64(v).map_or_else(|| format!("{v}"), |n| n.to_string())
 }
 
+/// The output file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// From the file name: `.json` → json, anything else → csv.
+    Auto,
+    /// The input columns, then `prediction` (and `proba_<class>` columns with --proba).
+    Csv,
+    /// MLflow's `{"predictions": [...]}` document (`mlflow models predict` writes the same), the
+    /// very bytes `kiln serve` answers for this input on /invocations; with --proba, one list of
+    /// class probabilities per row.
+    Json,
+}
+
+/// Where scored rows go: one CSV record per row, or items of the JSON `predictions` array.
+enum Sink<W: std::io::Write> {
+    Csv { w: Box<csv::Writer<W>>, classes: Vec<String>, proba: bool, record: Vec<String> },
+    Json { w: W, kind: OutputKind, first: bool },
+}
+
+impl<W: std::io::Write> Sink<W> {
+    fn rows(&mut self, p: &kiln_model::Pipeline, input: &Table, pred: &Predictions) -> anyhow::Result<()> {
+        match self {
+            Self::Csv { w, classes, proba, record } => {
+                for i in 0..input.n_rows() {
+                    record.clear();
+                    record.extend(input.columns().iter().map(|c| c.display(i).unwrap_or_default()));
+                    match pred {
+                        Predictions::Classes { index, .. } => {
+                            record.push(classes[index[i]].clone());
+                            if *proba && let Some(pm) = pred.proba() {
+                                record.extend(pm.row(i).iter().map(|&v| format_value(v)));
+                            }
+                        }
+                        Predictions::Values(v) => record.push(format_value(v[i])),
+                    }
+                    w.write_record(&*record)?;
+                }
+            }
+            Self::Json { w, kind, first } => {
+                let mut buf = Vec::with_capacity(input.n_rows() * 16);
+                if !*first {
+                    buf.push(b',');
+                }
+                infer::write_predictions(p, pred, 0..input.n_rows(), *kind, &mut buf)?;
+                *first = false;
+                w.write_all(&buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::Csv { mut w, .. } => w.flush()?,
+            Self::Json { mut w, .. } => {
+                w.write_all(infer::PREDICTIONS_CLOSE)?;
+                w.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
     let b = bundle::load(&args.model).with_context(|| format!("cannot load the model `{}`", args.model.display()))?;
     let p = &b.pipeline;
@@ -57,6 +128,11 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
     if args.proba && !p.has_proba() {
         bail!("--proba: {} gives no class probabilities", p.estimator.sklearn_name());
     }
+    let json = match args.output_format {
+        OutputFormat::Json => true,
+        OutputFormat::Csv => false,
+        OutputFormat::Auto => args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")),
+    };
     let chunk = usize::try_from(args.chunk_rows).unwrap_or(usize::MAX);
     let mut reader = CsvChunks::open(&args.input, chunk)?;
     let header = reader.header().to_vec();
@@ -64,23 +140,35 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
     let dir = args.output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
-    let mut out_header = header.clone();
-    out_header.push("prediction".to_owned());
-    if args.proba {
-        out_header.extend(classes.iter().map(|c| format!("proba_{c}")));
-    }
-    w.write_record(&out_header)?;
+    let file = std::io::BufWriter::new(tmp.as_file());
+    let mut sink = if json {
+        let mut w = file;
+        w.write_all(infer::PREDICTIONS_OPEN)?;
+        let kind = if args.proba { OutputKind::Proba } else { OutputKind::Predict };
+        Sink::Json { w, kind, first: true }
+    } else {
+        let mut w = csv::Writer::from_writer(file);
+        let mut out_header = header.clone();
+        out_header.push("prediction".to_owned());
+        if args.proba {
+            out_header.extend(classes.iter().map(|c| format!("proba_{c}")));
+        }
+        w.write_record(&out_header)?;
+        Sink::Csv { w: Box::new(w), classes, proba: args.proba, record: Vec::new() }
+    };
 
     let total = std::fs::metadata(&args.input).map_or(0, |m| m.len());
     let pb = progress_bar(out.progress, total, "{spinner} scoring [{bar:30}] {bytes}/{total_bytes} ({elapsed})");
     let (mut rows, mut skipped) = (0usize, 0usize);
+    let nothing = || format!("cannot score `{}`; nothing was written", args.input.display());
     while let Some(table) = reader.next_chunk().with_context(|| format!("cannot read `{}`", args.input.display()))? {
-        let bad = p
-            .row_errors(&table)
-            .with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
-        let table = match (bad.first(), args.on_error) {
-            (None, _) => table,
+        if table.n_rows() == 0 {
+            continue;
+        }
+        // The same check `kiln serve` runs on a request.
+        let conformed = infer::conform(p, &table, RowNaming::CsvLine).with_context(nothing)?;
+        let (input, model_input) = match (conformed.row_errors.first(), args.on_error) {
+            (None, _) => (table, conformed.table),
             (Some((_, e)), OnError::Fail) => {
                 return Err(anyhow::anyhow!("{e}")).context(format!(
                     "cannot score `{}` (use --on-error skip to leave such rows out); nothing was written",
@@ -88,40 +176,22 @@ pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
                 ));
             }
             (Some(_), OnError::Skip) => {
+                let bad = &conformed.row_errors;
                 skipped += bad.len();
                 let keep: Vec<usize> =
                     (0..table.n_rows()).filter(|i| bad.binary_search_by_key(i, |(r, _)| *r).is_err()).collect();
-                table.take(&keep)
+                (table.take(&keep), conformed.table.take(&keep))
             }
         };
-        if table.n_rows() == 0 {
+        if input.n_rows() == 0 {
             continue;
         }
-        let pred = p
-            .predict(&table)
-            .with_context(|| format!("cannot score `{}`; nothing was written", args.input.display()))?;
-        let mut record: Vec<String> = Vec::with_capacity(out_header.len());
-        for i in 0..table.n_rows() {
-            record.clear();
-            record.extend(table.columns().iter().map(|c| c.display(i).unwrap_or_default()));
-            match &pred {
-                Predictions::Classes { index, .. } => {
-                    record.push(classes[index[i]].clone());
-                    if args.proba
-                        && let Some(pm) = pred.proba()
-                    {
-                        record.extend(pm.row(i).iter().map(|&v| format_value(v)));
-                    }
-                }
-                Predictions::Values(v) => record.push(format_value(v[i])),
-            }
-            w.write_record(&record)?;
-        }
-        rows += table.n_rows();
+        let pred = p.predict(&model_input).with_context(nothing)?;
+        sink.rows(p, &input, &pred)?;
+        rows += input.n_rows();
         pb.set_position(reader.bytes_read());
     }
-    w.flush()?;
-    drop(w);
+    sink.finish()?;
     tmp.as_file().sync_all()?;
     tmp.persist(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
     pb.finish_and_clear();

@@ -5,4 +5,5 @@
 
 mod common;
 mod predict;
+mod serve;
 mod train;

@@ -55,7 +55,7 @@ fn bad_rows_fail_with_line_and_column_or_are_skipped() {
 
     let (code, _, stderr) = predict(&model, &input, &output, &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("column `sepal_width`, line 3: `abc` is not a number"), "{stderr}");
+    assert!(stderr.contains("column `sepal_width`, line 3: expected a number, got `abc`"), "{stderr}");
     assert!(stderr.contains("nothing was written"), "{stderr}");
     assert!(!output.exists());
 
@@ -87,7 +87,7 @@ fn missing_column_and_bad_bundles_are_clear_errors() {
     for mode in ["fail", "skip"] {
         let (code, _, stderr) = predict(&model, &input, &output, &["--on-error", mode]);
         assert_eq!(code, 1);
-        assert!(stderr.contains("column `petal_width` not found"), "{stderr}");
+        assert!(stderr.contains("missing input column: `petal_width`"), "{stderr}");
         assert!(!output.exists());
     }
 
