@@ -4,7 +4,7 @@
 //!   seeds' `/predict`, the Open Inference Protocol v2 (`/v2/...`), `/metrics`, `/openapi.json`.
 //! - [`input`]: request bodies → tables; values are then checked against the model's signature
 //!   by `kiln_model::infer`, the path `kiln predict` takes too.
-//! - [`batch`]: adaptive micro-batching on a dedicated thread.
+//! - [`batch`]: adaptive micro-batching (leader/follower, no extra thread).
 //! - [`source`]: where the model comes from ([`ModelSource`]); a bundle directory today,
 //!   registry URIs later.
 //! - [`server`]: the accept loop: header-read timeout, graceful drain on SIGTERM.
@@ -50,7 +50,7 @@ pub enum ServeError {
 pub struct ServeOptions {
     pub host: String,
     pub port: u16,
-    /// Threads answering HTTP (predict runs on the batching thread and rayon's pool).
+    /// Threads answering HTTP and predicting (large batches also use rayon's pool).
     pub workers: usize,
     /// The name under `/v2/models/{name}`.
     pub name: String,
@@ -61,7 +61,7 @@ pub struct ServeOptions {
     /// connection may take to send a request's headers.
     pub timeout: Duration,
     /// Longest a micro-batch waits for requests on their way; `None` turns batching off (each
-    /// request is predicted on its own, on the HTTP thread).
+    /// request is predicted on its own).
     pub batch_wait: Option<Duration>,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
@@ -98,7 +98,7 @@ pub struct AppState {
     /// Behind a lock so a registry source can swap in a new version without a restart; each
     /// request takes the `Arc` once and finishes on the model it started with.
     model: RwLock<Arc<LoadedModel>>,
-    pub batcher: Option<batch::Batcher>,
+    pub batcher: Option<Arc<batch::Batcher>>,
     pub metrics: Arc<metrics::Metrics>,
     pub options: ServeOptions,
 }
@@ -134,16 +134,12 @@ pub fn prepare(source: &dyn ModelSource, options: ServeOptions) -> Result<Arc<Ap
     let loaded = LoadedModel::new(options.name.clone(), bundle);
     metrics.set_load_seconds(t.elapsed().as_secs_f64());
     tracing::info!(model = %source.describe(), seconds = t.elapsed().as_secs_f64(), "model loaded");
-    let batcher = match options.batch_wait {
-        Some(max_wait) => Some(
-            batch::Batcher::start(
-                batch::BatchConfig { max_rows: options.max_batch_size, max_wait, queue: 4096 },
-                metrics.clone(),
-            )
-            .map_err(ServeError::Runtime)?,
-        ),
-        None => None,
-    };
+    let batcher = options.batch_wait.map(|max_wait| {
+        batch::Batcher::new(
+            batch::BatchConfig { max_rows: options.max_batch_size, max_wait, queue: 4096 },
+            metrics.clone(),
+        )
+    });
     Ok(Arc::new(AppState { model: RwLock::new(Arc::new(loaded)), batcher, metrics, options }))
 }
 

@@ -213,7 +213,7 @@ async fn score(
         (Some(b), Some(inc)) => b.predict(model.clone(), table, inc).await,
         _ => {
             let n = table.n_rows();
-            let preds = batch::predict(model, std::slice::from_ref(&table))?;
+            let preds = batch::predict_blocking(model, std::slice::from_ref(&table), n)?;
             s.metrics.batch(n, 1);
             Ok(Scored { preds: Arc::new(preds), rows: 0..n })
         }
