@@ -504,12 +504,19 @@ fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
             std::thread::spawn(move || {
                 let a = agent();
                 for k in 0..30 {
-                    let i = (t * 37 + k * 11) % rows.len();
-                    let body = json!({"instances": [rows[i]], "params": {"predict_method": "predict_proba"}});
+                    // 20 rows a request, so parsing takes long enough for requests to overlap.
+                    let first = (t * 37 + k * 11) % rows.len();
+                    let idx: Vec<usize> = (first..first + 20).map(|i| i % rows.len()).collect();
+                    let batch: Vec<&Vec<f64>> = idx.iter().map(|&i| &rows[i]).collect();
+                    let body = json!({"instances": batch, "params": {"predict_method": "predict_proba"}});
                     let mut r = a.post(&url).header("Content-Type", "application/json").send(body.to_string()).unwrap();
                     assert_eq!(r.status().as_u16(), 200);
                     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-                    assert_eq!(v["predictions"][0], expected[i], "row {i} got another request's answer");
+                    let got = v["predictions"].as_array().unwrap();
+                    assert_eq!(got.len(), 20);
+                    for (g, &i) in got.iter().zip(&idx) {
+                        assert_eq!(g, &expected[i], "row {i} got another request's answer");
+                    }
                 }
             })
         })
