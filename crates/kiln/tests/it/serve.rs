@@ -579,3 +579,38 @@ fn a_slow_client_is_cut_off_and_sigterm_drains_in_flight_requests() {
     assert!(status.success(), "exit {status:?}; log: {}", s.log.lock().unwrap());
     assert!(TcpStream::connect(&s.addr).is_err());
 }
+
+/// The Python interpreter of the venv holding the real `mlflow` client (scripts/python-env.sh
+/// makes it; scripts/test.sh exports KILN_TEST_PYTHON). Without it the test is skipped, except
+/// under CI, where a missing client is a failure.
+fn test_python() -> Option<String> {
+    match std::env::var("KILN_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but KILN_TEST_PYTHON is not set: run scripts/test.sh (it installs the mlflow client)"
+            );
+            eprintln!("skipped: KILN_TEST_PYTHON is not set (scripts/test.sh sets it up)");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_official_mlflow_scoring_client_works_unchanged() {
+    let Some(python) = test_python() else { return };
+    let m = models();
+    let script = repo().join("tests/python/mlflow_scoring_client.py");
+    for (model, input) in [(&m.iris, example("iris").join("iris.csv")), (&m.spam, example("spam").join("messages.csv"))]
+    {
+        let s = Server::start(model, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let expected = dir.path().join("expected.json");
+        std::fs::write(&expected, kiln_predict_json(model, &input, &[])).unwrap();
+        let (code, stdout, stderr) =
+            run(std::process::Command::new(&python).arg(&script).arg(&s.base).arg(model).arg(&input).arg(&expected));
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        assert!(stdout.contains("ok  ScoringServerClient.invoke(DataFrame)"), "{stdout}");
+    }
+}
