@@ -591,6 +591,7 @@ fn test_python() -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI=true but KILN_TEST_PYTHON is not set: run scripts/test.sh (it installs the mlflow client)"
             );
+            #[allow(clippy::print_stderr)]
             eprintln!("skipped: KILN_TEST_PYTHON is not set (scripts/test.sh sets it up)");
             None
         }
