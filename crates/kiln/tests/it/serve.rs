@@ -583,6 +583,7 @@ fn a_slow_client_is_cut_off_and_sigterm_drains_in_flight_requests() {
 /// The Python interpreter of the venv holding the real `mlflow` client (scripts/python-env.sh
 /// makes it; scripts/test.sh exports KILN_TEST_PYTHON). Without it the test is skipped, except
 /// under CI, where a missing client is a failure.
+#[allow(clippy::print_stderr)]
 fn test_python() -> Option<String> {
     match std::env::var("KILN_TEST_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
@@ -591,7 +592,6 @@ fn test_python() -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI=true but KILN_TEST_PYTHON is not set: run scripts/test.sh (it installs the mlflow client)"
             );
-            #[allow(clippy::print_stderr)]
             eprintln!("skipped: KILN_TEST_PYTHON is not set (scripts/test.sh sets it up)");
             None
         }
