@@ -114,54 +114,6 @@ impl Pipeline {
         let x = self.transform(table)?;
         Ok(predict_features(&self.estimator, &x))
     }
-
-    /// Every row of `table` that cannot be scored, with its first problem, in row order, so
-    /// batch scoring can skip them (`--on-error skip`) and count them.
-    ///
-    /// # Errors
-    /// A missing input column: that fails every row alike, so it is not a row problem.
-    pub fn row_errors(&self, table: &Table) -> Result<Vec<(usize, PredictError)>, PredictError> {
-        let mut first: Vec<Option<PredictError>> = Vec::new();
-        first.resize_with(table.n_rows(), || None);
-        for s in &self.steps {
-            let Step::Numeric(n) = s else { continue };
-            let col = s.column();
-            let missing = |i: usize| PredictError::Missing { column: col.to_owned(), line: table.line(i) };
-            match table.column(col)? {
-                kiln_core::Column::Numeric(v) => {
-                    if n.fill.is_none() {
-                        for (i, x) in v.iter().enumerate() {
-                            if x.is_nan() && first[i].is_none() {
-                                first[i] = Some(missing(i));
-                            }
-                        }
-                    }
-                }
-                kiln_core::Column::Text(v) => {
-                    for (i, text) in v.iter().enumerate() {
-                        if first[i].is_some() {
-                            continue;
-                        }
-                        first[i] = match text.as_deref().map(|t| (t, kiln_core::table::parse_number(t))) {
-                            Some((t, None)) => Some(PredictError::Table(kiln_core::TableError::NotANumber {
-                                column: col.to_owned(),
-                                line: table.line(i),
-                                value: t.to_owned(),
-                            })),
-                            None if n.fill.is_none() => Some(missing(i)),
-                            Some((_, Some(x))) if x.is_nan() && n.fill.is_none() => Some(missing(i)),
-                            _ => None,
-                        };
-                    }
-                }
-            }
-        }
-        // Text and categorical columns must exist too, though any value is acceptable.
-        for s in &self.steps {
-            table.column(s.column())?;
-        }
-        Ok(first.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (i, e))).collect())
-    }
 }
 
 /// Applies fitted `steps` to `table`: the features an estimator sees. Text makes the result
