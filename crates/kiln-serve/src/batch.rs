@@ -65,6 +65,8 @@ pub struct Batcher {
     incoming: AtomicUsize,
     /// Requests that have finished being on their way (queued, or failed), ever.
     arrived: AtomicU64,
+    /// Woken on every arrival, for a leader waiting for them.
+    arrivals: tokio::sync::Notify,
 }
 
 /// Counts a request as on its way to the batcher until it is queued or gives up.
@@ -75,6 +77,7 @@ impl Incoming {
         if let Some(b) = self.0.take() {
             b.arrived.fetch_add(1, Ordering::SeqCst);
             b.incoming.fetch_sub(1, Ordering::SeqCst);
+            b.arrivals.notify_waiters();
         }
     }
 }
@@ -102,6 +105,7 @@ impl Batcher {
             queue: Mutex::new(Queue::default()),
             incoming: AtomicUsize::new(0),
             arrived: AtomicU64::new(0),
+            arrivals: tokio::sync::Notify::new(),
         })
     }
 
@@ -149,12 +153,23 @@ impl Batcher {
             // The leader's own request may be cancelled (its client left, its deadline passed)
             // while it waits below; the lead then passes to a new task instead of being lost.
             let mut guard = PassLead(Some(self.clone()));
-            // Wait (yielding this worker to them) for the requests that were already on their way
-            // when this batch started; later arrivals form the next batch.
+            // Wait (asleep, so this worker serves them meanwhile) for the requests that were
+            // already on their way when this batch started; later arrivals form the next batch.
+            // Spinning here instead cost a tenth of the throughput on two cores.
             let goal = self.arrived.load(Ordering::SeqCst) + self.incoming.load(Ordering::SeqCst) as u64;
             let deadline = Instant::now() + self.config.max_wait;
-            while self.arrived.load(Ordering::SeqCst) < goal && Instant::now() < deadline {
-                tokio::task::yield_now().await;
+            loop {
+                let notified = self.arrivals.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so an arrival between the two is not missed.
+                notified.as_mut().enable();
+                let now = Instant::now();
+                if self.arrived.load(Ordering::SeqCst) >= goal || now >= deadline {
+                    break;
+                }
+                if tokio::time::timeout(deadline - now, notified).await.is_err() {
+                    break;
+                }
             }
             let (jobs, more) = {
                 let mut q = self.lock();

@@ -39,9 +39,10 @@ pub struct ServeArgs {
     /// limit for sending a request's headers.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     timeout: f64,
-    /// Longest a micro-batch waits, in microseconds, for requests already being received. It
-    /// never waits when no other request is on its way.
-    #[arg(long, default_value_t = 2000, value_name = "MICROS")]
+    /// Longest a micro-batch waits, in microseconds, for requests already being received (it
+    /// never waits when none is). 0: a batch is what queued up while the previous predict ran.
+    /// Worth raising only for models whose predict call has a large fixed cost.
+    #[arg(long, default_value_t = 0, value_name = "MICROS")]
     batch_wait_us: u64,
     /// Predict every request on its own instead of gathering concurrent ones.
     #[arg(long)]

@@ -492,11 +492,52 @@ fn ping_version_openapi_and_metrics() {
 #[test]
 fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
     let m = models();
-    let s = Server::start(&m.iris, &["--batch-wait-us", "20000"]);
+    let s = Server::start(&m.iris, &["--batch-wait-us", "2000000"]);
     let input = example("iris").join("iris.csv");
     let expected: Value = serde_json::from_str(&kiln_predict_json(&m.iris, &input, &["--proba"])).unwrap();
     let expected = Arc::new(expected["predictions"].as_array().unwrap().clone());
     let rows = Arc::new(iris_rows());
+    let metric = |name: &str| -> u64 {
+        let (_, _, text) = get(&s.url("/metrics"));
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+
+    // 1. Deterministic: 24 requests whose headers have all arrived (so the server counts them as
+    //    on their way) finish their bodies at once; the first one to arrive leads a batch that
+    //    waits for the others.
+    let body = |i: usize| json!({"instances": [rows[i]], "params": {"predict_method": "predict_proba"}}).to_string();
+    let mut conns: Vec<(usize, TcpStream, String)> = (0..24)
+        .map(|k| {
+            let i = (k * 7) % rows.len();
+            let b = body(i);
+            let mut c = TcpStream::connect(&s.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let head = format!(
+                "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            c.write_all(head.as_bytes()).unwrap();
+            c.write_all(&b.as_bytes()[..5]).unwrap();
+            (i, c, b)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for (_, c, b) in &mut conns {
+        c.write_all(&b.as_bytes()[5..]).unwrap();
+    }
+    for (i, mut c, _) in conns {
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        let json = answer.split("\r\n\r\n").nth(1).unwrap();
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["predictions"][0], expected[i], "row {i} got another request's answer");
+    }
+    assert_eq!(metric("kiln_batch_requests_sum "), 24);
+    let calls = metric("kiln_batch_requests_count ");
+    assert!(calls <= 3, "24 requests took {calls} predict calls");
+
+    // 2. Under load: 16 clients, 20 rows a request, every row's answer checked.
     let url = s.url("/invocations");
     let threads: Vec<_> = (0..16)
         .map(|t| {
@@ -504,7 +545,6 @@ fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
             std::thread::spawn(move || {
                 let a = agent();
                 for k in 0..30 {
-                    // 20 rows a request, so parsing takes long enough for requests to overlap.
                     let first = (t * 37 + k * 11) % rows.len();
                     let idx: Vec<usize> = (first..first + 20).map(|i| i % rows.len()).collect();
                     let batch: Vec<&Vec<f64>> = idx.iter().map(|&i| &rows[i]).collect();
@@ -524,14 +564,8 @@ fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
     for t in threads {
         t.join().unwrap();
     }
-    let (_, _, metrics) = get(&s.url("/metrics"));
-    let count = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
-    // 480 requests in fewer predict calls: some were gathered into one batch.
-    assert_eq!(count("kiln_batch_requests_sum "), 480);
-    assert!(count("kiln_batch_requests_count ") < 480, "{metrics}");
+    assert_eq!(metric("kiln_batch_requests_sum "), 24 + 480);
+    assert_eq!(metric("kiln_batch_rows_sum "), 24 + 480 * 20);
 }
 
 #[test]
