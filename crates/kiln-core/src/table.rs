@@ -80,12 +80,18 @@ pub enum TableError {
     Mismatched,
 }
 
+/// Tables with at least this many columns get a hash index of their names.
+const INDEX_MIN_COLUMNS: usize = 16;
+
 /// Named columns of equal length, with the source line of every row kept for error messages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
     names: Vec<String>,
     columns: Vec<Column>,
-    index: HashMap<String, usize>,
+    /// Name → position, built only for wide tables: below [`INDEX_MIN_COLUMNS`] a scan of the
+    /// names is faster than hashing and costs no allocation, which a server building small
+    /// tables per request notices.
+    index: Option<HashMap<String, usize>>,
     /// 1-based source line of each row (the header is line 1 in a CSV).
     lines: Vec<u64>,
 }
@@ -106,18 +112,33 @@ impl Table {
     /// # Errors
     /// Duplicate names or columns of different lengths.
     pub fn with_lines(names: Vec<String>, columns: Vec<Column>, lines: Vec<u64>) -> Result<Self, TableError> {
-        let mut index = HashMap::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            if index.insert(name.clone(), i).is_some() {
+        let index = if names.len() >= INDEX_MIN_COLUMNS {
+            let mut index = HashMap::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                if index.insert(name.clone(), i).is_some() {
+                    return Err(TableError::DuplicateColumn(name.clone()));
+                }
+            }
+            Some(index)
+        } else {
+            if let Some((_, name)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
                 return Err(TableError::DuplicateColumn(name.clone()));
             }
-        }
+            None
+        };
         for c in &columns {
             if c.len() != lines.len() {
                 return Err(TableError::Ragged(c.len(), lines.len()));
             }
         }
         Ok(Self { names, columns, index, lines })
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.names.iter().position(|n| n == name),
+        }
     }
 
     #[must_use]
@@ -151,15 +172,14 @@ impl Table {
     /// # Errors
     /// [`TableError::MissingColumn`] listing the columns there are.
     pub fn column(&self, name: &str) -> Result<&Column, TableError> {
-        self.index
-            .get(name)
-            .map(|&i| &self.columns[i])
+        self.position(name)
+            .map(|i| &self.columns[i])
             .ok_or_else(|| TableError::MissingColumn { column: name.to_owned(), available: self.names.join(", ") })
     }
 
     #[must_use]
     pub fn has_column(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.position(name).is_some()
     }
 
     /// The column called `name` as numbers: text that parses as a number is converted, an
@@ -192,7 +212,7 @@ impl Table {
     /// As [`Table::numeric`].
     pub fn make_numeric(&mut self, name: &str) -> Result<(), TableError> {
         let values = self.numeric(name)?;
-        if let Some(&i) = self.index.get(name) {
+        if let Some(i) = self.position(name) {
             self.columns[i] = Column::Numeric(values);
         }
         Ok(())
