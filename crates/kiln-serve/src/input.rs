@@ -35,6 +35,75 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// One JSON cell, as far as a table cares: read straight from the body for `dataframe_split`
+/// (no `Value` tree), or borrowed from a `Value` for the other layouts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<S> {
+    Null,
+    Num(f64),
+    Str(S),
+    /// A boolean, array or object (its kind, for the error).
+    Other(&'static str),
+}
+
+impl<'v> From<&'v Value> for Cell<&'v str> {
+    fn from(v: &'v Value) -> Self {
+        match v {
+            Value::Null => Self::Null,
+            Value::Number(n) => n.as_f64().map_or(Self::Null, Self::Num),
+            Value::String(s) => Self::Str(s),
+            other => Self::Other(kind_of(other)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cell<String> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cell<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a cell value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Cell::Other("a boolean"))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Cell::Num(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Cell::Num(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Cell::Num(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cell::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cell::Str(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an array"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'a> TableBuilder<'a> {
     pub fn new(wanted: &'a [String]) -> Self {
         Self { wanted, names: Vec::new(), cells: Vec::new(), rows: 0, extra: Vec::new() }
@@ -62,28 +131,37 @@ impl<'a> TableBuilder<'a> {
     /// # Errors
     /// A boolean, array or object: no model column holds those.
     pub fn set(&mut self, name: &str, v: &Value) -> Result<(), ApiError> {
-        let Some(c) = self.column(name) else { return Ok(()) };
+        let slot = self.column(name);
+        self.set_slot(slot, name, Cell::from(v))
+    }
+
+    /// Sets the column `slot` (from [`TableBuilder::column`]; `None`: a column the model does
+    /// not take) in the current row.
+    fn set_slot<S: AsRef<str> + Into<String>>(
+        &mut self,
+        slot: Option<usize>,
+        name: &str,
+        v: Cell<S>,
+    ) -> Result<(), ApiError> {
+        let Some(c) = slot else { return Ok(()) };
         let row = self.rows - 1;
         let cells = &mut self.cells[c];
         match (v, &mut *cells) {
-            (Value::Null, _) => {}
-            (Value::Number(n), Cells::Num(vals)) => vals[row] = n.as_f64().unwrap_or(f64::NAN),
-            (Value::Number(n), Cells::Text(vals)) => {
-                vals[row] = n.as_f64().map(kiln_core::table::format_number);
-            }
-            (Value::String(s), Cells::Text(vals)) => vals[row] = Some(s.clone()),
-            (Value::String(s), Cells::Num(vals)) => {
+            (Cell::Null, _) => {}
+            (Cell::Num(x), Cells::Num(vals)) => vals[row] = x,
+            (Cell::Num(x), Cells::Text(vals)) => vals[row] = Some(kiln_core::table::format_number(x)),
+            (Cell::Str(s), Cells::Text(vals)) => vals[row] = Some(s.into()),
+            (Cell::Str(s), Cells::Num(vals)) => {
                 // A string in a column so far numeric: keep the numbers as text; the signature
                 // check decides later whether the column must be numeric.
                 let mut text: Vec<Option<String>> =
                     vals.iter().map(|x| (!x.is_nan()).then(|| kiln_core::table::format_number(*x))).collect();
-                text[row] = Some(s.clone());
+                text[row] = Some(s.into());
                 *cells = Cells::Text(text);
             }
-            (other, _) => {
+            (Cell::Other(kind), _) => {
                 return Err(ApiError::invalid_input(format!(
-                    "column `{name}`, row {row}: expected a number or a string, got {}",
-                    kind_of(other)
+                    "column `{name}`, row {row}: expected a number or a string, got {kind}"
                 )));
             }
         }
@@ -134,7 +212,82 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
+/// The top level of an `/invocations` JSON body. `dataframe_split` — what MLflow's client sends —
+/// is read straight into cells; the other layouts are shaped too freely for that and go through
+/// a `Value`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    dataframe_split: Option<Split>,
+    dataframe_records: Option<Value>,
+    instances: Option<Value>,
+    inputs: Option<Value>,
+    params: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct Split {
+    columns: Vec<String>,
+    data: Vec<SplitRow>,
+    #[serde(default, rename = "index")]
+    _index: Option<serde::de::IgnoredAny>,
+}
+
+/// A row of `dataframe_split.data`: a list of cells, or (pandas allows it) one bare cell.
+enum SplitRow {
+    Cells(Vec<Cell<String>>),
+    One(Cell<String>),
+}
+
+impl<'de> serde::Deserialize<'de> for SplitRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SplitRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a row (a list of values)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut cells = Vec::with_capacity(a.size_hint().unwrap_or(8));
+                while let Some(c) = a.next_element()? {
+                    cells.push(c);
+                }
+                Ok(SplitRow::Cells(cells))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Null))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Other("a boolean")))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Num(v as f64)))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Num(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Num(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SplitRow::One(Cell::Str(v.to_owned())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SplitRow::One(Cell::Other("an object")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+
+fn formats() -> String {
+    FORMATS.map(|f| format!("`{f}`")).join(", ")
+}
 
 /// An `application/json` body of `POST /invocations`: exactly one of `dataframe_split`,
 /// `dataframe_records`, `instances`, `inputs`, plus optional `params`.
@@ -142,43 +295,48 @@ const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances",
 /// # Errors
 /// Invalid JSON, zero or several formats, a wrong shape; each message says which.
 pub fn invocations_json(body: &[u8], wanted: &[String], max_rows: usize) -> Result<Parsed, ApiError> {
-    let Value::Object(mut doc) = parse_json(body)? else {
+    if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
         return Err(ApiError::bad_request(format!(
             "the body must be a JSON object with one of the keys {}",
-            FORMATS.map(|f| format!("`{f}`")).join(", ")
+            formats()
         )));
-    };
-    let params = match doc.remove("params") {
+    }
+    let doc: Body = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::bad_request(format!("the body does not have the expected shape: {e}")),
+            _ => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
+        }
+    })?;
+    let params = match doc.params {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
         Some(other) => {
             return Err(ApiError::bad_request(format!("`params` must be an object, got {}", kind_of(&other))));
         }
     };
-    let found: Vec<&str> = FORMATS.iter().copied().filter(|f| doc.contains_key(*f)).collect();
-    if let Some(k) = doc.keys().find(|k| !FORMATS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unexpected key `{k}`; the body takes one of {} and optionally `params`",
-            FORMATS.map(|f| format!("`{f}`")).join(", ")
-        )));
-    }
-    let [format] = found[..] else {
+    let present =
+        [doc.dataframe_split.is_some(), doc.dataframe_records.is_some(), doc.instances.is_some(), doc.inputs.is_some()];
+    let found: Vec<&str> = FORMATS.iter().zip(present).filter(|(_, p)| *p).map(|(f, _)| *f).collect();
+    if found.len() != 1 {
         return Err(ApiError::bad_request(format!(
             "the body must have exactly one of {}; it has {}",
-            FORMATS.map(|f| format!("`{f}`")).join(", "),
+            formats(),
             if found.is_empty() { "none".to_owned() } else { found.join(" and ") }
         )));
-    };
-    let value = doc.remove(format).unwrap_or(Value::Null);
+    }
     let mut b = TableBuilder::new(wanted);
-    match format {
-        "dataframe_split" => dataframe_split(&mut b, value, max_rows)?,
-        "dataframe_records" => rows(&mut b, "dataframe_records", value, max_rows, false)?,
-        "instances" => rows(&mut b, "instances", value, max_rows, true)?,
-        _ => match value {
+    if let Some(split) = doc.dataframe_split {
+        dataframe_split(&mut b, split, max_rows)?;
+    } else if let Some(v) = doc.dataframe_records {
+        rows(&mut b, "dataframe_records", v, max_rows, false)?;
+    } else if let Some(v) = doc.instances {
+        rows(&mut b, "instances", v, max_rows, true)?;
+    } else if let Some(v) = doc.inputs {
+        match v {
             Value::Object(cols) => columnar(&mut b, cols, max_rows)?,
             other => rows(&mut b, "inputs", other, max_rows, true)?,
-        },
+        }
     }
     let extra = std::mem::take(&mut b.extra);
     Ok(Parsed { table: b.finish()?, params, extra })
@@ -193,48 +351,31 @@ fn check_rows(n: usize, max_rows: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn dataframe_split(b: &mut TableBuilder<'_>, value: Value, max_rows: usize) -> Result<(), ApiError> {
-    let Value::Object(mut split) = value else {
-        return Err(ApiError::bad_request("`dataframe_split` must be an object with `columns` and `data`"));
-    };
-    let columns: Vec<String> = match split.remove("columns") {
-        Some(Value::Array(c)) => c
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s),
-                other => Err(ApiError::bad_request(format!(
-                    "`dataframe_split.columns` must hold strings, got {}",
-                    kind_of(&other)
-                ))),
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(ApiError::bad_request("`dataframe_split.columns` must be a list of column names")),
-    };
-    let Some(Value::Array(data)) = split.remove("data") else {
-        return Err(ApiError::bad_request("`dataframe_split.data` must be a list of rows"));
-    };
+fn dataframe_split(b: &mut TableBuilder<'_>, split: Split, max_rows: usize) -> Result<(), ApiError> {
+    let Split { columns, data, .. } = split;
     check_rows(data.len(), max_rows)?;
-    for (i, row) in data.iter().enumerate() {
+    // Each column's slot is found once, not once per cell.
+    let slots: Vec<Option<usize>> = columns.iter().map(|c| b.column(c)).collect();
+    for (i, row) in data.into_iter().enumerate() {
         b.start_row();
         match row {
-            Value::Array(cells) if cells.len() == columns.len() => {
-                for (name, v) in columns.iter().zip(cells) {
-                    b.set(name, v)?;
+            SplitRow::Cells(cells) if cells.len() == columns.len() => {
+                for ((name, &slot), v) in columns.iter().zip(&slots).zip(cells) {
+                    b.set_slot(slot, name, v)?;
                 }
             }
-            Value::Array(cells) => {
+            SplitRow::Cells(cells) => {
                 return Err(ApiError::bad_request(format!(
                     "`dataframe_split.data` row {i} has {} values for {} columns",
                     cells.len(),
                     columns.len()
                 )));
             }
-            // pandas accepts a bare value as a one-column row.
-            scalar if columns.len() == 1 => b.set(&columns[0], scalar)?,
-            other => {
+            SplitRow::One(v) if columns.len() == 1 => b.set_slot(slots[0], &columns[0], v)?,
+            SplitRow::One(_) => {
                 return Err(ApiError::bad_request(format!(
-                    "`dataframe_split.data` row {i} must be a list, got {}",
-                    kind_of(other)
+                    "`dataframe_split.data` row {i} must be a list of {} values",
+                    columns.len()
                 )));
             }
         }
@@ -470,7 +611,9 @@ mod tests {
             ("{", "not valid JSON"),
             ("{}", "exactly one of"),
             (r#"{"instances": [], "inputs": []}"#, "it has instances and inputs"),
-            (r#"{"instance": []}"#, "unexpected key `instance`"),
+            (r#"{"instance": []}"#, "unknown field `instance`"),
+            (r#"{"dataframe_split": {"columns": [1], "data": []}}"#, "expected a string"),
+            (r#"{"dataframe_split": {"columns": ["a"], "data": [[{"x": 1}]]}}"#, "got an object"),
             (r#"{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}"#, "row 0 has 2 values for 1 columns"),
             (
                 r#"{"dataframe_records": [{"a": true}]}"#,
