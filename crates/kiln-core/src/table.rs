@@ -229,40 +229,34 @@ impl Table {
         })
     }
 
-    /// The rows of `tables` one after another (a server's micro-batch). Every table must have
-    /// the same column names and kinds, in the same order.
+    /// Names, columns and source lines, taken apart (to move columns out without copying).
+    #[must_use]
+    pub fn into_parts(self) -> (Vec<String>, Vec<Column>, Vec<u64>) {
+        (self.names, self.columns, self.lines)
+    }
+
+    /// The rows of `tables` one after another (a server's micro-batch), moved, not copied.
+    /// Every table must have the same column names and kinds, in the same order.
     ///
     /// # Errors
     /// [`TableError::Mismatched`] when they do not.
-    pub fn concat(tables: &[Self]) -> Result<Self, TableError> {
-        let Some(first) = tables.first() else { return Ok(Self::default()) };
-        if tables.len() == 1 {
-            return Ok(first.clone());
-        }
-        let rows: usize = tables.iter().map(Self::n_rows).sum();
-        let mut columns: Vec<Column> = first
-            .columns
-            .iter()
-            .map(|c| match c {
-                Column::Numeric(_) => Column::Numeric(Vec::with_capacity(rows)),
-                Column::Text(_) => Column::Text(Vec::with_capacity(rows)),
-            })
-            .collect();
-        let mut lines = Vec::with_capacity(rows);
-        for t in tables {
-            if t.names != first.names {
+    pub fn concat(tables: Vec<Self>) -> Result<Self, TableError> {
+        let mut it = tables.into_iter();
+        let Some(mut acc) = it.next() else { return Ok(Self::default()) };
+        for t in it {
+            if t.names != acc.names {
                 return Err(TableError::Mismatched);
             }
-            for (dst, src) in columns.iter_mut().zip(&t.columns) {
+            for (dst, src) in acc.columns.iter_mut().zip(t.columns) {
                 match (dst, src) {
-                    (Column::Numeric(d), Column::Numeric(s)) => d.extend_from_slice(s),
-                    (Column::Text(d), Column::Text(s)) => d.extend_from_slice(s),
+                    (Column::Numeric(d), Column::Numeric(s)) => d.extend(s),
+                    (Column::Text(d), Column::Text(s)) => d.extend(s),
                     _ => return Err(TableError::Mismatched),
                 }
             }
-            lines.extend_from_slice(&t.lines);
+            acc.lines.extend(t.lines);
         }
-        Ok(Self { names: first.names.clone(), columns, index: first.index.clone(), lines })
+        Ok(acc)
     }
 
     /// The rows at `idx`, in that order.

@@ -4,6 +4,7 @@
 //! ([`write_predictions`]). Both commands call these same functions, so the same input gives the
 //! same output bytes from either.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
@@ -79,28 +80,57 @@ pub struct Conformed {
 /// # Errors
 /// Missing columns (every row would fail alike), or a table without rows.
 pub fn conform(pipeline: &Pipeline, table: &Table, naming: RowNaming) -> Result<Conformed, InputError> {
+    let cols = pipeline.inputs.iter().map(|c| table.column(&c.name).ok().map(Cow::Borrowed)).collect();
+    conform_columns(pipeline, table.names(), table.lines().to_vec(), cols, naming)
+}
+
+/// As [`conform`], consuming the table: columns already of the right kind are moved, not
+/// copied (a server's request table is not needed afterwards).
+///
+/// # Errors
+/// As [`conform`].
+pub fn conform_owned(pipeline: &Pipeline, table: Table, naming: RowNaming) -> Result<Conformed, InputError> {
+    let (names, columns, lines) = table.into_parts();
+    let mut slots: Vec<Option<Column>> = columns.into_iter().map(Some).collect();
+    let cols = pipeline
+        .inputs
+        .iter()
+        .map(|c| names.iter().position(|n| *n == c.name).and_then(|i| slots[i].take()).map(Cow::Owned))
+        .collect();
+    conform_columns(pipeline, &names, lines, cols, naming)
+}
+
+/// `cols` holds the input's column for each of the pipeline's inputs, in their order.
+fn conform_columns(
+    pipeline: &Pipeline,
+    names: &[String],
+    lines: Vec<u64>,
+    cols: Vec<Option<Cow<'_, Column>>>,
+    naming: RowNaming,
+) -> Result<Conformed, InputError> {
     // No rows first: an empty JSON list has no columns either, and "no rows" is the real problem.
-    if table.n_rows() == 0 {
+    let n = lines.len();
+    if n == 0 {
         return Err(InputError::Empty);
     }
     let expected: Vec<String> = pipeline.inputs.iter().map(|c| c.name.clone()).collect();
-    let missing: Vec<String> = expected.iter().filter(|n| !table.has_column(n)).cloned().collect();
+    let missing: Vec<String> =
+        expected.iter().zip(&cols).filter(|(_, c)| c.is_none()).map(|(n, _)| n.clone()).collect();
     if !missing.is_empty() {
         return Err(InputError::MissingColumns { missing, expected });
     }
-    let n = table.n_rows();
-    let row = |i: usize| RowRef { naming, number: table.line(i) };
+    let row = |i: usize| RowRef { naming, number: lines[i] };
     let mut first: Vec<Option<InputError>> = vec![None; n];
     let mut columns = Vec::with_capacity(pipeline.inputs.len());
-    for input in &pipeline.inputs {
-        let Ok(col) = table.column(&input.name) else { continue };
+    for (input, col) in pipeline.inputs.iter().zip(cols) {
+        let Some(col) = col else { continue };
         let name = &input.name;
         let mut flag = |i: usize, e: InputError| {
             if first[i].is_none() {
                 first[i] = Some(e);
             }
         };
-        let out = match (input.kind, col) {
+        let out = match (input.kind, &*col) {
             (InputKind::Numeric, Column::Numeric(v)) => {
                 if !input.optional {
                     for (i, x) in v.iter().enumerate() {
@@ -109,7 +139,7 @@ pub fn conform(pipeline: &Pipeline, table: &Table, naming: RowNaming) -> Result<
                         }
                     }
                 }
-                Column::Numeric(v.clone())
+                col.into_owned()
             }
             (InputKind::Numeric, Column::Text(v)) => Column::Numeric(
                 v.iter()
@@ -134,16 +164,15 @@ pub fn conform(pipeline: &Pipeline, table: &Table, naming: RowNaming) -> Result<
             ),
             // Text and categories accept anything; a missing value is an empty text or an
             // unseen category, as in training.
-            (InputKind::Text | InputKind::Categorical, Column::Text(v)) => Column::Text(v.clone()),
+            (InputKind::Text | InputKind::Categorical, Column::Text(_)) => col.into_owned(),
             (InputKind::Text | InputKind::Categorical, c @ Column::Numeric(v)) => {
                 Column::Text((0..v.len()).map(|i| c.display(i)).collect())
             }
         };
         columns.push(out);
     }
-    let dropped = table.names().iter().filter(|n| !expected.contains(n)).cloned().collect();
-    let table =
-        Table::with_lines(expected, columns, table.lines().to_vec()).map_err(|e| InputError::Table(e.to_string()))?;
+    let dropped = names.iter().filter(|n| !expected.contains(n)).cloned().collect();
+    let table = Table::with_lines(expected, columns, lines).map_err(|e| InputError::Table(e.to_string()))?;
     let row_errors = first.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (i, e))).collect();
     Ok(Conformed { table, row_errors, dropped })
 }

@@ -184,9 +184,9 @@ fn content_type(headers: &HeaderMap) -> Result<Content, ApiError> {
 }
 
 /// Checks input against the signature; every row must be scorable.
-fn conform(model: &LoadedModel, table: &Table, naming: RowNaming, v2: bool) -> Result<Table, ApiError> {
+fn conform(model: &LoadedModel, table: Table, naming: RowNaming, v2: bool) -> Result<Table, ApiError> {
     let wrap = |e: ApiError| if v2 { e.v2() } else { e };
-    let c = infer::conform(&model.bundle.pipeline, table, naming)
+    let c = infer::conform_owned(&model.bundle.pipeline, table, naming)
         .map_err(|e| wrap(ApiError::invalid_input(e.to_string())))?;
     if let Some((_, e)) = c.row_errors.first() {
         let more = c.row_errors.len() - 1;
@@ -213,7 +213,7 @@ async fn score(
         (Some(b), Some(inc)) => b.predict(model.clone(), table, inc).await,
         _ => {
             let n = table.n_rows();
-            let preds = batch::predict_blocking(model, std::slice::from_ref(&table), n)?;
+            let preds = batch::predict(model, vec![table])?;
             s.metrics.batch(n, 1);
             Ok(Scored { preds: Arc::new(preds), rows: 0..n })
         }
@@ -257,7 +257,7 @@ async fn invocations(State(s): S, req: Request) -> Result<Response, ApiError> {
     if kind == OutputKind::Proba && !model.bundle.pipeline.has_proba() {
         return Err(no_proba(&model));
     }
-    let table = conform(&model, &table, naming, false)?;
+    let table = conform(&model, table, naming, false)?;
     let scored = score(&s, &model, table, incoming).await?;
     let mut out = Vec::with_capacity(32 + scored.rows.len() * 8);
     out.extend_from_slice(infer::PREDICTIONS_OPEN);
@@ -295,7 +295,7 @@ async fn predict(State(s): S, req: Request) -> Result<Response, ApiError> {
     if proba && !model.bundle.pipeline.has_proba() {
         return Err(no_proba(&model));
     }
-    let table = conform(&model, &table, RowNaming::Index, false)?;
+    let table = conform(&model, table, RowNaming::Index, false)?;
     let scored = score(&s, &model, table, incoming).await?;
     let p = &model.bundle.pipeline;
     let mut out = Vec::with_capacity(64 * scored.rows.len());
@@ -451,7 +451,7 @@ async fn v2_infer_inner(s: &AppState, name: &str, version: Option<&str>, req: Re
     }
     let (table, extra) = input::v2_inputs(&request.inputs, &model.input_names, s.options.max_batch_size)?;
     log_extra(&extra);
-    let table = conform(&model, &table, RowNaming::Index, true)?;
+    let table = conform(&model, table, RowNaming::Index, true)?;
     let scored = score(s, &model, table, incoming).await.map_err(ApiError::v2)?;
     let n = scored.rows.len();
     let mut out = Vec::with_capacity(128 + n * 16);
