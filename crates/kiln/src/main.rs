@@ -51,6 +51,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Serve a model over HTTP (MLflow's scoring protocol, /predict, Open Inference Protocol v2).
     Serve(commands::serve::ServeArgs),
+    /// Run the MLflow-compatible tracking server (experiments, runs, params, metrics, tags).
+    Server(commands::server::ServerArgs),
 }
 
 /// How a command should write to the terminal.
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args, out),
         Command::Predict(args) => commands::predict::run(&args, out),
         Command::Serve(args) => commands::serve::run(&args, out),
+        Command::Server(args) => commands::server::run(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

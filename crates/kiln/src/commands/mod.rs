@@ -2,6 +2,7 @@
 
 pub mod predict;
 pub mod serve;
+pub mod server;
 pub mod train;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -1,5 +1,7 @@
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub fn kiln() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
@@ -71,4 +73,53 @@ pub fn close(a: f64, b: f64, tol: f64) -> bool {
 pub fn assert_close(got: &serde_json::Value, want: f64, tol: f64) {
     let g = got.as_f64().unwrap_or_else(|| panic!("not a number: {got}"));
     assert!(close(g, want, tol), "got {g}, want {want} (tol {tol})");
+}
+
+/// A running kiln server process (`kiln serve`, `kiln server`); killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub addr: String,
+    /// Everything it printed on stderr after its address.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Spawns `cmd` (which must listen on port 0) and waits for the "… on http://ADDR" line.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut addr = None;
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split_once(" on http://").map(|x| x.1) {
+                addr = Some(rest.split_whitespace().next().unwrap().to_owned());
+                break;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let addr = addr.unwrap_or_else(|| panic!("the server printed no address:\n{seen}"));
+        // Keep draining stderr so the server never blocks on a full pipe; tests read it.
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Self { child, base: format!("http://{addr}"), addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,4 +6,5 @@
 mod common;
 mod predict;
 mod serve;
+mod server;
 mod train;

@@ -1,11 +1,10 @@
 //! `kiln serve`: the real binary on a free loopback port, driven by a real HTTP client (ureq),
 //! and by raw sockets where a client must misbehave (slow bodies, half-sent requests).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -47,57 +46,10 @@ fn models() -> &'static Models {
     })
 }
 
-/// A running `kiln serve`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
 impl Server {
+    /// `kiln serve -m MODEL --port 0 ARGS…`, ready.
     fn start(model: &Path, args: &[&str]) -> Self {
-        let mut child = kiln()
-            .arg("serve")
-            .arg("-m")
-            .arg(model)
-            .args(["--port", "0"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split_once(" on http://").map(|x| x.1) {
-                addr = Some(rest.split_whitespace().next().unwrap().to_owned());
-                break;
-            }
-            assert!(!line.contains("error"), "kiln serve failed: {line}");
-        }
-        let addr = addr.expect("kiln serve printed no address");
-        // Keep draining stderr so the server never blocks on a full pipe; tests read it.
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Self { child, base: format!("http://{addr}"), addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Self::spawn(kiln().arg("serve").arg("-m").arg(model).args(["--port", "0"]).args(args))
     }
 }
 
@@ -618,7 +570,7 @@ fn a_slow_client_is_cut_off_and_sigterm_drains_in_flight_requests() {
 /// makes it; scripts/test.sh exports KILN_TEST_PYTHON). Without it the test is skipped, except
 /// under CI, where a missing client is a failure.
 #[allow(clippy::print_stderr)]
-fn test_python() -> Option<String> {
+pub(crate) fn test_python() -> Option<String> {
     match std::env::var("KILN_TEST_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {

@@ -1,0 +1,1025 @@
+//! kiln-store: the tracking store behind `kiln server` — experiments, runs, params, tags and
+//! metrics, with MLflow's validation rules, on SQLite, PostgreSQL or MySQL/MariaDB.
+//!
+//! One implementation for the three databases, through sqlx's `Any` driver. What differs
+//! between them lives in [`Dialect`]: the placeholder syntax (`?` vs `$1`), the upsert of a run's
+//! latest metric, the connection set-up (SQLite's WAL and busy timeout) and the migration folder
+//! (`migrations/<dialect>/`, embedded at build time). Every multi-row write is one transaction.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, Run, RunData, RunInfo, ViewType};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+mod names;
+pub mod validate;
+
+/// Errors opening a store (request-level problems are [`MlflowError`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported backend store URI `{0}`: use sqlite:///path, postgresql://… or mysql://…")]
+    Scheme(String),
+    #[error("cannot connect to {uri}")]
+    Connect {
+        uri: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the database at {uri}")]
+    Migrate {
+        uri: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// The database family behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    /// The statement with `?` placeholders rewritten for this database (PostgreSQL numbers
+    /// them). kiln's statements hold no `?` inside string literals.
+    fn sql(self, q: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(if self == Self::Postgres { Cow::Owned(Self::number(q)) } else { Cow::Borrowed(q) })
+    }
+
+    /// As [`Dialect::sql`] for a statement assembled at run time from kiln's own fragments
+    /// (placeholder lists, fixed clauses); user input is only ever bound, never spliced in.
+    fn sql_dyn(self, q: &str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(if self == Self::Postgres { Self::number(q) } else { q.to_owned() })
+    }
+
+    fn number(q: &str) -> String {
+        let mut out = String::with_capacity(q.len() + 8);
+        let mut n = 0;
+        for c in q.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Maps a database error to MLflow's 500 (a genuine server fault), keeping the cause in the log.
+fn db(e: sqlx::Error) -> MlflowError {
+    tracing::error!(error = %e, "database error");
+    MlflowError::internal(format!("database error: {e}"))
+}
+
+/// The largest double MySQL stores; MLflow's SQL store clamps infinities to it too.
+const MAX_DOUBLE: f64 = f64::MAX;
+
+/// The SQL tracking store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// Where new experiments' artifacts go (`mlflow-artifacts:` when the server proxies them).
+    artifact_root: String,
+}
+
+/// A page of results and the token for the next one (absent on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+/// Page tokens: the offset as hex of `{"offset":N}`. Opaque to the client, which only echoes it.
+fn encode_token(offset: i64) -> String {
+    format!("{{\"offset\":{offset}}}").bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_token(token: Option<&str>) -> Result<i64, MlflowError> {
+    let Some(t) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+    let bad = || MlflowError::invalid(format!("Invalid page token `{t}`"));
+    if t.len() % 2 != 0 || t.len() > 64 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&t[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+    v["offset"].as_i64().filter(|o| *o >= 0).ok_or_else(bad)
+}
+
+/// Run statuses MLflow knows.
+const STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+
+impl SqlStore {
+    /// Opens (creating and migrating as needed) the store at `uri`: `sqlite:///relative/path.db`,
+    /// `sqlite:////absolute/path.db`, `postgresql://…`, `mysql://…` (also MLflow's
+    /// `postgresql+psycopg2://` / `mysql+pymysql://` spellings).
+    ///
+    /// # Errors
+    /// An unknown scheme, an unreachable database, a failed migration.
+    pub async fn open(uri: &str, artifact_root: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (dialect, url) = connect_url(uri)?;
+        let mut opts = AnyPoolOptions::new().max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 });
+        if dialect == Dialect::Sqlite {
+            // WAL lets readers run beside the writer; the busy timeout makes concurrent writers
+            // wait for the lock instead of failing with "database is locked".
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await.map_err(|source| StoreError::Connect { uri: redact(uri), source })?;
+        migrate(&pool, dialect).await.map_err(|source| StoreError::Migrate { uri: redact(uri), source })?;
+        Ok(Self { pool, dialect, artifact_root: artifact_root.trim_end_matches('/').to_owned() })
+    }
+
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        self.dialect.sql(sql)
+    }
+
+    // ---- experiments ------------------------------------------------------------------------
+
+    /// Creates an experiment and returns its id.
+    ///
+    /// # Errors
+    /// An invalid name or tag, or a name already taken (also by a deleted experiment).
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[KeyValue],
+    ) -> Result<String, MlflowError> {
+        validate::experiment_name(name)?;
+        for t in tags {
+            validate::experiment_tag(t)?;
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let taken: Option<i64> = sqlx::query_scalar(self.q("SELECT experiment_id FROM experiments WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if taken.is_some() {
+            return Err(MlflowError::exists(format!("Experiment '{name}' already exists.")));
+        }
+        let location = artifact_location.filter(|l| !l.is_empty()).unwrap_or("");
+        let id: i64 = if self.dialect == Dialect::MySql {
+            sqlx::query(self.q("INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, 'active', ?, ?)"))
+                .bind(name).bind(location).bind(now).bind(now)
+                .execute(&mut *tx).await.map_err(db)?;
+            sqlx::query_scalar("SELECT LAST_INSERT_ID()").fetch_one(&mut *tx).await.map_err(db)?
+        } else {
+            sqlx::query_scalar(self.q("INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, 'active', ?, ?) RETURNING experiment_id"))
+                .bind(name).bind(location).bind(now).bind(now)
+                .fetch_one(&mut *tx).await.map_err(db)?
+        };
+        if location.is_empty() {
+            // The default location names the id, known only now.
+            sqlx::query(self.q("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?"))
+                .bind(format!("{}/{id}", self.artifact_root))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for t in tags {
+            sqlx::query(self.q("INSERT INTO experiment_tags (experiment_id, tag_key, tag_value) VALUES (?, ?, ?)"))
+                .bind(id)
+                .bind(&t.key)
+                .bind(&t.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(id.to_string())
+    }
+
+    fn experiment_id(id: &str) -> Result<i64, MlflowError> {
+        id.parse::<i64>().map_err(|_| MlflowError::not_found(format!("No Experiment with id={id} exists")))
+    }
+
+    async fn experiment_tags(&self, id: i64) -> Result<Vec<KeyValue>, MlflowError> {
+        let rows = sqlx::query(
+            self.q("SELECT tag_key, tag_value FROM experiment_tags WHERE experiment_id = ? ORDER BY tag_key"),
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|r| Ok(KeyValue { key: r.try_get(0).map_err(db)?, value: r.try_get(1).map_err(db)? })).collect()
+    }
+
+    fn experiment_from_row(r: &AnyRow) -> Result<Experiment, MlflowError> {
+        let id: i64 = r.try_get("experiment_id").map_err(db)?;
+        Ok(Experiment {
+            experiment_id: id.to_string(),
+            name: r.try_get("name").map_err(db)?,
+            artifact_location: r.try_get("artifact_location").map_err(db)?,
+            lifecycle_stage: r.try_get("lifecycle_stage").map_err(db)?,
+            creation_time: r.try_get("creation_time").map_err(db)?,
+            last_update_time: r.try_get("last_update_time").map_err(db)?,
+            tags: Vec::new(),
+        })
+    }
+
+    const EXPERIMENT_COLUMNS: &'static str =
+        "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
+
+    /// # Errors
+    /// An unknown id (404).
+    pub async fn get_experiment(&self, id: &str) -> Result<Experiment, MlflowError> {
+        let n = Self::experiment_id(id)?;
+        let row = sqlx::query(self.q(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?",
+        ))
+        .bind(n)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| MlflowError::not_found(format!("No Experiment with id={id} exists")))?;
+        let mut e = Self::experiment_from_row(&row)?;
+        e.tags = self.experiment_tags(n).await?;
+        Ok(e)
+    }
+
+    /// # Errors
+    /// An unknown name (404; the client turns it into `None`).
+    pub async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment, MlflowError> {
+        let id: Option<i64> = sqlx::query_scalar(self.q("SELECT experiment_id FROM experiments WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match id {
+            Some(id) => self.get_experiment(&id.to_string()).await,
+            None => Err(MlflowError::not_found(format!("Could not find experiment with name '{name}'"))),
+        }
+    }
+
+    /// Experiments, newest first (no filter or order yet: those arrive with the search grammar).
+    ///
+    /// # Errors
+    /// A bad page token or `max_results`.
+    pub async fn search_experiments(
+        &self,
+        view: ViewType,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<Experiment>, MlflowError> {
+        validate::max_results(max_results, 50_000)?;
+        let offset = decode_token(page_token)?;
+        let stage = match view {
+            ViewType::ActiveOnly => "lifecycle_stage = 'active'",
+            ViewType::DeletedOnly => "lifecycle_stage = 'deleted'",
+            ViewType::All => "1 = 1",
+        };
+        let sql = format!(
+            "SELECT {} FROM experiments WHERE {stage} ORDER BY creation_time DESC, experiment_id ASC LIMIT ? OFFSET ?",
+            Self::EXPERIMENT_COLUMNS
+        );
+        let rows = sqlx::query(self.dialect.sql_dyn(&sql))
+            .bind(max_results + 1)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
+            let mut e = Self::experiment_from_row(r)?;
+            e.tags = self.experiment_tags(Self::experiment_id(&e.experiment_id)?).await?;
+            items.push(e);
+        }
+        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+    }
+
+    async fn set_experiment_stage(&self, id: &str, stage: &str) -> Result<(), MlflowError> {
+        let n = Self::experiment_id(id)?;
+        self.get_experiment(id).await?;
+        sqlx::query(self.q("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?"))
+            .bind(stage)
+            .bind(now_ms())
+            .bind(n)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Soft delete.
+    ///
+    /// # Errors
+    /// An unknown id.
+    pub async fn delete_experiment(&self, id: &str) -> Result<(), MlflowError> {
+        self.set_experiment_stage(id, "deleted").await
+    }
+
+    /// # Errors
+    /// An unknown id.
+    pub async fn restore_experiment(&self, id: &str) -> Result<(), MlflowError> {
+        self.set_experiment_stage(id, "active").await
+    }
+
+    /// Renames an experiment.
+    ///
+    /// # Errors
+    /// An unknown id, an invalid or taken name.
+    pub async fn rename_experiment(&self, id: &str, new_name: &str) -> Result<(), MlflowError> {
+        validate::experiment_name(new_name)?;
+        let n = Self::experiment_id(id)?;
+        self.get_experiment(id).await?;
+        let taken: Option<i64> = sqlx::query_scalar(self.q("SELECT experiment_id FROM experiments WHERE name = ?"))
+            .bind(new_name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        if taken.is_some_and(|t| t != n) {
+            return Err(MlflowError::exists(format!("Experiment '{new_name}' already exists.")));
+        }
+        sqlx::query(self.q("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"))
+            .bind(new_name)
+            .bind(now_ms())
+            .bind(n)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Sets (or overwrites) an experiment tag.
+    ///
+    /// # Errors
+    /// An unknown id or an invalid tag.
+    pub async fn set_experiment_tag(&self, id: &str, tag: &KeyValue) -> Result<(), MlflowError> {
+        validate::experiment_tag(tag)?;
+        let n = Self::experiment_id(id)?;
+        self.get_experiment(id).await?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(self.q("DELETE FROM experiment_tags WHERE experiment_id = ? AND tag_key = ?"))
+            .bind(n)
+            .bind(&tag.key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(self.q("INSERT INTO experiment_tags (experiment_id, tag_key, tag_value) VALUES (?, ?, ?)"))
+            .bind(n)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(self.q("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?"))
+            .bind(now_ms())
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// # Errors
+    /// An unknown id or tag key.
+    pub async fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<(), MlflowError> {
+        let n = Self::experiment_id(id)?;
+        self.get_experiment(id).await?;
+        let done = sqlx::query(self.q("DELETE FROM experiment_tags WHERE experiment_id = ? AND tag_key = ?"))
+            .bind(n)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(MlflowError::not_found(format!("No tag with name: {key} in experiment with id {id}")));
+        }
+        Ok(())
+    }
+
+    // ---- runs -------------------------------------------------------------------------------
+
+    /// Creates a run (status RUNNING) and returns it.
+    ///
+    /// # Errors
+    /// An unknown or deleted experiment, invalid tags.
+    pub async fn create_run(
+        &self,
+        experiment_id: Option<&str>,
+        user_id: &str,
+        run_name: Option<&str>,
+        start_time: Option<i64>,
+        tags: &[KeyValue],
+    ) -> Result<Run, MlflowError> {
+        let exp_id = experiment_id.filter(|e| !e.is_empty()).unwrap_or("0");
+        let exp = self.get_experiment(exp_id).await?;
+        if exp.lifecycle_stage != "active" {
+            return Err(MlflowError::invalid(format!(
+                "The experiment {exp_id} must be in the 'active' state. Current state is {}.",
+                exp.lifecycle_stage
+            )));
+        }
+        for t in tags {
+            validate::run_tag(t)?;
+        }
+        let tag_name = tags.iter().find(|t| t.key == "mlflow.runName").map(|t| t.value.as_str());
+        let name = match (run_name.filter(|n| !n.is_empty()), tag_name) {
+            (Some(n), Some(t)) if n != t => {
+                return Err(MlflowError::invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='{n}', mlflow.runName='{t}')."
+                )));
+            }
+            (Some(n), _) | (None, Some(n)) => n.to_owned(),
+            (None, None) => names::generate(),
+        };
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let artifact_uri = format!("{}/{run_id}/artifacts", exp.artifact_location);
+        let start = start_time.unwrap_or_else(now_ms);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(self.q("INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?)"))
+            .bind(&run_id)
+            .bind(&name)
+            .bind(Self::experiment_id(exp_id)?)
+            .bind(user_id)
+            .bind(start)
+            .bind(&artifact_uri)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut all: Vec<KeyValue> = tags.iter().filter(|t| t.key != "mlflow.runName").cloned().collect();
+        all.push(KeyValue { key: "mlflow.runName".into(), value: name });
+        for t in &all {
+            sqlx::query(self.q("INSERT INTO tags (run_uuid, tag_key, tag_value) VALUES (?, ?, ?)"))
+                .bind(&run_id)
+                .bind(&t.key)
+                .bind(&t.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        self.get_run(&run_id).await
+    }
+
+    async fn run_info(&self, run_id: &str) -> Result<RunInfo, MlflowError> {
+        let r = sqlx::query(self.q("SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri FROM runs WHERE run_uuid = ?"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| MlflowError::not_found(format!("Run with id={run_id} not found")))?;
+        Self::run_info_from_row(&r)
+    }
+
+    fn run_info_from_row(r: &AnyRow) -> Result<RunInfo, MlflowError> {
+        let id: String = r.try_get(0).map_err(db)?;
+        let exp: i64 = r.try_get(2).map_err(db)?;
+        Ok(RunInfo {
+            run_uuid: id.clone(),
+            run_id: id,
+            run_name: r.try_get(1).map_err(db)?,
+            experiment_id: exp.to_string(),
+            user_id: r.try_get(3).map_err(db)?,
+            status: r.try_get(4).map_err(db)?,
+            start_time: r.try_get(5).map_err(db)?,
+            end_time: r.try_get(6).map_err(db)?,
+            lifecycle_stage: r.try_get(7).map_err(db)?,
+            artifact_uri: r.try_get(8).map_err(db)?,
+        })
+    }
+
+    async fn run_data(&self, run_id: &str) -> Result<RunData, MlflowError> {
+        let kv = |rows: Vec<AnyRow>| -> Result<Vec<KeyValue>, MlflowError> {
+            rows.iter()
+                .map(|r| Ok(KeyValue { key: r.try_get(0).map_err(db)?, value: r.try_get(1).map_err(db)? }))
+                .collect()
+        };
+        let params =
+            kv(sqlx::query(self.q("SELECT param_key, param_value FROM params WHERE run_uuid = ? ORDER BY param_key"))
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?)?;
+        let tags = kv(sqlx::query(self.q("SELECT tag_key, tag_value FROM tags WHERE run_uuid = ? ORDER BY tag_key"))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?)?;
+        let metrics = sqlx::query(self.q("SELECT metric_key, metric_value, is_nan, metric_timestamp, step FROM latest_metrics WHERE run_uuid = ? ORDER BY metric_key"))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(Self::metric_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(RunData { metrics, params, tags })
+    }
+
+    fn metric_from_row(r: &AnyRow) -> Result<Metric, MlflowError> {
+        let is_nan: i64 = r.try_get(2).map_err(db)?;
+        let value: f64 = r.try_get(1).map_err(db)?;
+        Ok(Metric {
+            key: r.try_get(0).map_err(db)?,
+            value: if is_nan != 0 { f64::NAN } else { value },
+            timestamp: r.try_get(3).map_err(db)?,
+            step: r.try_get(4).map_err(db)?,
+        })
+    }
+
+    /// # Errors
+    /// An unknown run (404).
+    pub async fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
+        let info = self.run_info(run_id).await?;
+        let data = self.run_data(run_id).await?;
+        Ok(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null })
+    }
+
+    /// Updates status, end time and name; returns the new run info.
+    ///
+    /// # Errors
+    /// An unknown run or status.
+    pub async fn update_run(
+        &self,
+        run_id: &str,
+        status: Option<&str>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo, MlflowError> {
+        let info = self.run_info(run_id).await?;
+        if let Some(s) = status
+            && !STATUSES.contains(&s)
+        {
+            return Err(MlflowError::invalid(format!("Invalid value \"{s}\" for parameter 'status'")));
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(self.q("UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_uuid = ?"))
+            .bind(status.unwrap_or(&info.status))
+            .bind(end_time.or(info.end_time))
+            .bind(run_name.filter(|n| !n.is_empty()).unwrap_or(&info.run_name))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(name) = run_name.filter(|n| !n.is_empty()) {
+            upsert_tag(&mut tx, self.dialect, run_id, "mlflow.runName", name).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        self.run_info(run_id).await
+    }
+
+    async fn set_run_stage(&self, run_id: &str, stage: &str, deleted_time: Option<i64>) -> Result<(), MlflowError> {
+        self.run_info(run_id).await?;
+        sqlx::query(self.q("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"))
+            .bind(stage)
+            .bind(deleted_time)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Soft delete (idempotent).
+    ///
+    /// # Errors
+    /// An unknown run.
+    pub async fn delete_run(&self, run_id: &str) -> Result<(), MlflowError> {
+        self.set_run_stage(run_id, "deleted", Some(now_ms())).await
+    }
+
+    /// # Errors
+    /// An unknown run.
+    pub async fn restore_run(&self, run_id: &str) -> Result<(), MlflowError> {
+        self.set_run_stage(run_id, "active", None).await
+    }
+
+    /// Logs metrics, params and tags in one transaction, after validating all of them
+    /// (`log-metric`, `log-parameter` and `set-tag` are batches of one).
+    ///
+    /// # Errors
+    /// An unknown or deleted run, limits, invalid keys or values, a param changed.
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> Result<(), MlflowError> {
+        validate::batch_limits(metrics.len(), params.len(), tags.len())?;
+        for m in metrics {
+            validate::metric(m)?;
+        }
+        for p in params {
+            validate::param(p)?;
+        }
+        for t in tags {
+            validate::run_tag(t)?;
+        }
+        // The same key twice in one batch must agree.
+        for (i, p) in params.iter().enumerate() {
+            if let Some(q) = params[..i].iter().find(|q| q.key == p.key && q.value != p.value) {
+                return Err(MlflowError::invalid(format!(
+                    "Duplicate parameter keys have been submitted: key '{}' with values '{}' and '{}'",
+                    p.key, q.value, p.value
+                )));
+            }
+        }
+        let info = self.run_info(run_id).await?;
+        if info.lifecycle_stage != "active" {
+            return Err(MlflowError::invalid(format!(
+                "The run {run_id} must be in the 'active' state. Current state is {}.",
+                info.lifecycle_stage
+            )));
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for p in params {
+            let old: Option<String> =
+                sqlx::query_scalar(self.q("SELECT param_value FROM params WHERE run_uuid = ? AND param_key = ?"))
+                    .bind(run_id)
+                    .bind(&p.key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            match old {
+                Some(v) if v == p.value => {}
+                Some(v) => {
+                    return Err(MlflowError::invalid(format!(
+                        "Changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                        p.key, p.value
+                    )));
+                }
+                None => {
+                    sqlx::query(self.q("INSERT INTO params (run_uuid, param_key, param_value) VALUES (?, ?, ?)"))
+                        .bind(run_id)
+                        .bind(&p.key)
+                        .bind(&p.value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+            }
+        }
+        for t in tags {
+            upsert_tag(&mut tx, self.dialect, run_id, &t.key, &t.value).await?;
+            if t.key == "mlflow.runName" {
+                sqlx::query(self.q("UPDATE runs SET name = ? WHERE run_uuid = ?"))
+                    .bind(&t.value)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        if !metrics.is_empty() {
+            // One multi-row insert per chunk (not a statement per point); 100 rows × 6 values
+            // stays under every backend's bind limit.
+            for chunk in metrics.chunks(100) {
+                let mut sql = String::from(
+                    "INSERT INTO metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?)" });
+                }
+                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+                for m in chunk {
+                    let (v, nan) = stored_value(m.value);
+                    q = q.bind(run_id).bind(&m.key).bind(v).bind(nan).bind(m.timestamp).bind(m.step);
+                }
+                q.execute(&mut *tx).await.map_err(db)?;
+            }
+            // The latest value per key: the one with the highest (step, timestamp, value).
+            let mut latest: Vec<&Metric> = Vec::new();
+            for m in metrics {
+                match latest.iter_mut().find(|l| l.key == m.key) {
+                    Some(l) => {
+                        if newer(m, l) {
+                            *l = m;
+                        }
+                    }
+                    None => latest.push(m),
+                }
+            }
+            for m in latest {
+                let cur = sqlx::query(self.q("SELECT metric_key, metric_value, is_nan, metric_timestamp, step FROM latest_metrics WHERE run_uuid = ? AND metric_key = ?"))
+                    .bind(run_id)
+                    .bind(&m.key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let (v, nan) = stored_value(m.value);
+                match cur {
+                    None => {
+                        sqlx::query(self.q("INSERT INTO latest_metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES (?, ?, ?, ?, ?, ?)"))
+                            .bind(run_id).bind(&m.key).bind(v).bind(nan).bind(m.timestamp).bind(m.step)
+                            .execute(&mut *tx).await.map_err(db)?;
+                    }
+                    Some(row) => {
+                        let old = Self::metric_from_row(&row)?;
+                        if newer(m, &old) {
+                            sqlx::query(self.q("UPDATE latest_metrics SET metric_value = ?, is_nan = ?, metric_timestamp = ?, step = ? WHERE run_uuid = ? AND metric_key = ?"))
+                                .bind(v).bind(nan).bind(m.timestamp).bind(m.step).bind(run_id).bind(&m.key)
+                                .execute(&mut *tx).await.map_err(db)?;
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    /// Deletes a run tag.
+    ///
+    /// # Errors
+    /// An unknown or deleted run, or a tag it does not have.
+    pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<(), MlflowError> {
+        let info = self.run_info(run_id).await?;
+        if info.lifecycle_stage != "active" {
+            return Err(MlflowError::invalid(format!("The run {run_id} must be in the 'active' state.")));
+        }
+        let done = sqlx::query(self.q("DELETE FROM tags WHERE run_uuid = ? AND tag_key = ?"))
+            .bind(run_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(MlflowError::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+        }
+        Ok(())
+    }
+
+    /// Every point of one metric, by (step, timestamp), a page at a time.
+    ///
+    /// # Errors
+    /// An unknown run, a bad token or page size.
+    pub async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<Metric>, MlflowError> {
+        self.run_info(run_id).await?;
+        let max = max_results.unwrap_or(25_000);
+        validate::max_results(max, 25_000)?;
+        let offset = decode_token(page_token)?;
+        let rows = sqlx::query(self.q("SELECT metric_key, metric_value, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?"))
+            .bind(run_id)
+            .bind(key)
+            .bind(max + 1)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max;
+        let items = rows
+            .iter()
+            .take(usize::try_from(max).unwrap_or(usize::MAX))
+            .map(Self::metric_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max)) })
+    }
+
+    /// Runs of the given experiments, newest first (`start_time DESC, run_id`). Filters and
+    /// `order_by` arrive with the search grammar; until then a non-empty one is refused.
+    ///
+    /// # Errors
+    /// A bad token or page size.
+    pub async fn search_runs(
+        &self,
+        experiment_ids: &[String],
+        view: ViewType,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<Run>, MlflowError> {
+        validate::max_results(max_results, 50_000)?;
+        let offset = decode_token(page_token)?;
+        let ids: Vec<i64> = experiment_ids.iter().filter_map(|e| e.parse().ok()).collect();
+        if ids.is_empty() {
+            return Ok(Page { items: Vec::new(), next_page_token: None });
+        }
+        let stage = match view {
+            ViewType::ActiveOnly => "r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active'",
+            ViewType::DeletedOnly => "r.lifecycle_stage = 'deleted'",
+            ViewType::All => "1 = 1",
+        };
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri \
+             FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id \
+             WHERE r.experiment_id IN ({marks}) AND {stage} ORDER BY r.start_time DESC, r.run_uuid ASC LIMIT ? OFFSET ?"
+        );
+        let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
+            let info = Self::run_info_from_row(r)?;
+            let data = self.run_data(&info.run_id).await?;
+            items.push(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null });
+        }
+        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+    }
+}
+
+/// Versioned schema migrations, one file per dialect, embedded in the binary. Applied in order on
+/// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
+/// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
+/// a second build of every database driver.
+const MIGRATIONS: [(i64, [&str; 3]); 1] = [(
+    1,
+    [
+        include_str!("../migrations/sqlite/0001_tracking.sql"),
+        include_str!("../migrations/postgres/0001_tracking.sql"),
+        include_str!("../migrations/mysql/0001_tracking.sql"),
+    ],
+)];
+
+async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS kiln_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM kiln_schema").fetch_all(&mut *conn).await?;
+    for (version, files) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        let file = match dialect {
+            Dialect::Sqlite => files[0],
+            Dialect::Postgres => files[1],
+            Dialect::MySql => files[2],
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for stmt in statements(file) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query(dialect.sql("INSERT INTO kiln_schema (version, applied_at) VALUES (?, ?)"))
+            .bind(version)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// The statements of a migration file: split at `;` ending a line, `--` comment lines dropped.
+/// (The files hold no `;` inside strings.)
+fn statements(file: &'static str) -> Vec<&'static str> {
+    file.split(";\n")
+        .map(|s| s.trim())
+        .filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with("--")))
+        .collect()
+}
+
+/// MLflow's order for "the latest" metric: highest step, then timestamp, then value (NaN last).
+fn newer(a: &Metric, b: &Metric) -> bool {
+    (a.step, a.timestamp) > (b.step, b.timestamp)
+        || ((a.step, a.timestamp) == (b.step, b.timestamp)
+            && !a.value.is_nan()
+            && (b.value.is_nan() || a.value > b.value))
+}
+
+/// What the database holds for a metric value: NaN as 0 with a flag (MySQL has no NaN), and
+/// infinities clamped to the largest double, as MLflow's SQL store does. The flag is an integer:
+/// sqlx's `Any` driver cannot read SQLite booleans.
+fn stored_value(v: f64) -> (f64, i64) {
+    if v.is_nan() { (0.0, 1) } else { (v.clamp(-MAX_DOUBLE, MAX_DOUBLE), 0) }
+}
+
+async fn upsert_tag(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    run_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), MlflowError> {
+    sqlx::query(dialect.sql("DELETE FROM tags WHERE run_uuid = ? AND tag_key = ?"))
+        .bind(run_id)
+        .bind(key)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    sqlx::query(dialect.sql("INSERT INTO tags (run_uuid, tag_key, tag_value) VALUES (?, ?, ?)"))
+        .bind(run_id)
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// The sqlx URL for an MLflow-style backend store URI.
+fn connect_url(uri: &str) -> Result<(Dialect, String), StoreError> {
+    let (scheme, rest) = uri.split_once("://").ok_or_else(|| StoreError::Scheme(redact(uri)))?;
+    let base = scheme.split('+').next().unwrap_or(scheme);
+    match base {
+        // sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy (and MLflow) read them.
+        "sqlite" => {
+            let path = rest.strip_prefix('/').unwrap_or(rest);
+            if path.is_empty() || path == ":memory:" {
+                return Ok((Dialect::Sqlite, "sqlite::memory:".to_owned()));
+            }
+            Ok((Dialect::Sqlite, format!("sqlite://{path}?mode=rwc")))
+        }
+        "postgresql" | "postgres" => Ok((Dialect::Postgres, format!("postgres://{rest}"))),
+        "mysql" | "mariadb" => Ok((Dialect::MySql, format!("mysql://{rest}"))),
+        _ => Err(StoreError::Scheme(redact(uri))),
+    }
+}
+
+/// The URI without its password, for messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &uri[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &uri[..s + 3], &uri[at..])
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        assert_eq!(Dialect::Postgres.sql("a = ? AND b IN (?, ?)").0, "a = $1 AND b IN ($2, $3)");
+        assert_eq!(Dialect::MySql.sql("a = ?").0, "a = ?");
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_bad_ones_are_400() {
+        assert_eq!(decode_token(Some(&encode_token(1234))).unwrap(), 1234);
+        assert_eq!(decode_token(None).unwrap(), 0);
+        assert_eq!(decode_token(Some("zz")).unwrap_err().code, kiln_wire::ErrorCode::InvalidParameterValue);
+    }
+
+    #[test]
+    fn every_migration_splits_into_statements() {
+        for (_, files) in MIGRATIONS {
+            for f in files {
+                let st = statements(f);
+                assert!(st.len() >= 8, "{st:?}");
+                assert!(st.iter().all(|s| !s.ends_with(';')));
+            }
+        }
+    }
+
+    #[test]
+    fn uris() {
+        assert_eq!(
+            connect_url("sqlite:///mlflow.db").unwrap(),
+            (Dialect::Sqlite, "sqlite://mlflow.db?mode=rwc".into())
+        );
+        assert_eq!(connect_url("sqlite:////tmp/x.db").unwrap().1, "sqlite:///tmp/x.db?mode=rwc");
+        assert_eq!(connect_url("postgresql+psycopg2://u@h/db").unwrap().1, "postgres://u@h/db");
+        assert!(connect_url("oracle://x").is_err());
+        assert_eq!(redact("mysql://root:secret@127.0.0.1/test"), "mysql://root:***@127.0.0.1/test");
+    }
+
+    #[test]
+    fn latest_metric_order() {
+        let m = |step, ts, v| Metric { key: "k".into(), value: v, timestamp: ts, step };
+        assert!(newer(&m(2, 0, 1.0), &m(1, 9, 5.0)));
+        assert!(newer(&m(1, 2, 1.0), &m(1, 1, 5.0)));
+        assert!(newer(&m(1, 1, 6.0), &m(1, 1, 5.0)));
+        assert!(newer(&m(1, 1, 1.0), &m(1, 1, f64::NAN)));
+    }
+}

@@ -1,0 +1,219 @@
+//! kiln-wire: MLflow's REST wire format, as the official client sends and expects it
+//! (`shared/spec/mlflow-compat.md`, mlflow 3.17.2): the entities ([`Experiment`], [`Run`], …)
+//! serialised proto3-style (fields holding defaults are omitted, never `null`), and the one table
+//! of `error_code` → HTTP status ([`ErrorCode`]). The server, the store and kiln's own clients
+//! agree on these definitions.
+
+use serde::{Deserialize, Serialize};
+
+/// MLflow's `error_code` values kiln answers with, and their HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    EndpointNotFound,
+    BadRequest,
+    NotImplemented,
+    InternalError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The JSON name, e.g. `RESOURCE_DOES_NOT_EXIST`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidParameterValue => "INVALID_PARAMETER_VALUE",
+            Self::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
+            Self::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
+            Self::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::NotImplemented => "NOT_IMPLEMENTED",
+            Self::InternalError => "INTERNAL_ERROR",
+            Self::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+        }
+    }
+
+    /// The HTTP status MLflow pairs with the code. Only genuine server faults are 5xx: the
+    /// client retries those for minutes, so a 5xx for bad input looks like a hang.
+    #[must_use]
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidParameterValue | Self::ResourceAlreadyExists | Self::BadRequest => 400,
+            Self::ResourceDoesNotExist | Self::EndpointNotFound => 404,
+            Self::NotImplemented => 501,
+            Self::InternalError => 500,
+            Self::TemporarilyUnavailable => 503,
+        }
+    }
+}
+
+/// An MLflow error: `{"error_code": …, "message": …}` with the code's status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct MlflowError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl MlflowError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameterValue, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceDoesNotExist, message)
+    }
+
+    pub fn exists(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceAlreadyExists, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InternalError, message)
+    }
+
+    /// The JSON body.
+    #[must_use]
+    pub fn body(&self) -> String {
+        serde_json::json!({"error_code": self.code.name(), "message": self.message}).to_string()
+    }
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// A key/value tag (experiment, run and input tags share the shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// An experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub artifact_location: String,
+    pub lifecycle_stage: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creation_time: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_update_time: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+}
+
+/// Run metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub run_uuid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_name: String,
+    pub experiment_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub artifact_uri: String,
+    pub lifecycle_stage: String,
+}
+
+/// One metric point. `value` is written as MLflow does: a number, or `"NaN"` / `"Infinity"` /
+/// `"-Infinity"` for the values JSON cannot hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    #[serde(with = "special_double")]
+    pub value: f64,
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: i64,
+}
+
+/// A run's params, tags and latest metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunData {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<KeyValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+}
+
+/// A run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub info: RunInfo,
+    pub data: RunData,
+    /// `{}` until datasets and models are logged as inputs.
+    #[serde(default)]
+    pub inputs: serde_json::Value,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub outputs: serde_json::Value,
+}
+
+/// Whether a search returns active, deleted or all entities (`view_type`, `run_view_type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ViewType {
+    #[default]
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+/// `f64` in proto3 JSON: NaN and infinities as strings, and accepted as strings on input.
+pub mod special_double {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// # Errors
+    /// Never; the serializer's own errors are passed on.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v == f64::INFINITY {
+            s.serialize_str("Infinity")
+        } else if *v == f64::NEG_INFINITY {
+            s.serialize_str("-Infinity")
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    /// # Errors
+    /// A value that is neither a number nor one of the three special strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            F(f64),
+            S(String),
+        }
+        match N::deserialize(d)? {
+            N::F(v) => Ok(v),
+            N::S(s) => match s.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                other => other.parse().map_err(|_| serde::de::Error::custom(format!("`{other}` is not a number"))),
+            },
+        }
+    }
+}

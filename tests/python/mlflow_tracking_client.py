@@ -1,0 +1,110 @@
+"""The official mlflow client against `kiln server`, unchanged: experiments, runs (nested), params,
+metrics with steps, tags, batches, history, search, delete and restore.
+
+    MLFLOW_TRACKING_URI=http://127.0.0.1:PORT python mlflow_tracking_client.py
+
+Exits non-zero with a message on the first mismatch; prints one `ok` line per check.
+"""
+import math
+import os
+import time
+import uuid
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a 5xx must fail now, not in minutes
+client = MlflowClient()
+name = f"kiln-e2e-{uuid.uuid4().hex[:8]}"
+
+# Experiments: create through set_experiment (get-by-name 404 → create → get).
+exp = mlflow.set_experiment(name)
+assert exp.name == name and exp.lifecycle_stage == "active", exp
+assert exp.artifact_location.endswith(f"/{exp.experiment_id}"), exp.artifact_location
+assert client.get_experiment_by_name("no such experiment " + name) is None
+client.set_experiment_tag(exp.experiment_id, "team", "ml")
+assert client.get_experiment(exp.experiment_id).tags["team"] == "ml"
+try:
+    client.create_experiment(name)
+    raise AssertionError("duplicate experiment name accepted")
+except MlflowException as e:
+    assert e.error_code == "RESOURCE_ALREADY_EXISTS", e.error_code
+print("ok  experiments: set_experiment, get_by_name -> None, tags, duplicate name")
+
+# A run with params, metrics over steps, tags; a nested child.
+with mlflow.start_run(run_name="parent") as parent:
+    mlflow.log_param("alpha", "0.5")
+    mlflow.log_params({"model": "nb", "ngrams": "1-2"})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"acc": 0.9, "f1": 0.8})
+    mlflow.log_metric("weird", float("nan"))
+    mlflow.set_tag("stage", "dev")
+    mlflow.set_tags({"owner": "kiln", "note": "x" * 5000})
+    with mlflow.start_run(run_name="child", nested=True) as child:
+        mlflow.log_metric("child_metric", 3.0)
+    try:
+        mlflow.log_param("alpha", "0.7")
+        raise AssertionError("param overwrite accepted")
+    except MlflowException as e:
+        assert e.error_code == "INVALID_PARAMETER_VALUE", e.error_code
+run = client.get_run(parent.info.run_id)
+assert run.info.status == "FINISHED" and run.info.run_name == "parent", run.info
+assert run.data.params == {"alpha": "0.5", "model": "nb", "ngrams": "1-2"}, run.data.params
+assert run.data.metrics["loss"] == 0.2 and run.data.metrics["acc"] == 0.9, run.data.metrics
+assert math.isnan(run.data.metrics["weird"])
+assert run.data.tags["stage"] == "dev" and len(run.data.tags["note"]) == 5000
+assert run.data.tags["mlflow.runName"] == "parent"
+kid = client.get_run(child.info.run_id)
+assert kid.data.tags["mlflow.parentRunId"] == parent.info.run_id
+print("ok  runs: params, metrics with steps, NaN, tags, nested run, param overwrite refused")
+
+history = client.get_metric_history(parent.info.run_id, "loss")
+assert [m.step for m in history] == [0, 1, 2, 3, 4], history
+assert [round(m.value, 6) for m in history] == [1.0, 0.5, 0.333333, 0.25, 0.2]
+assert client.get_metric_history(parent.info.run_id, "never logged") == []
+print("ok  metric history")
+
+# A batch bigger than one request: the client splits it.
+now = int(time.time() * 1000)
+client.log_batch(child.info.run_id, metrics=[Metric("big", float(i), now, i) for i in range(2500)],
+                 params=[Param(f"p{i}", str(i)) for i in range(150)], tags=[RunTag("t", "v")])
+assert len(client.get_metric_history(child.info.run_id, "big")) == 2500
+assert len(client.get_run(child.info.run_id).data.params) == 150
+print("ok  log_batch of 2,500 metrics and 150 params (split by the client)")
+
+# Search, paging, delete and restore.
+runs = client.search_runs([exp.experiment_id])
+assert {r.info.run_id for r in runs} == {parent.info.run_id, child.info.run_id}, runs
+page = client.search_runs([exp.experiment_id], max_results=1)
+assert len(page) == 1 and page.token, page.token
+rest = client.search_runs([exp.experiment_id], max_results=1, page_token=page.token)
+assert len(rest) == 1 and rest[0].info.run_id != page[0].info.run_id and not rest.token
+df = mlflow.search_runs([exp.experiment_id])
+assert len(df) == 2 and "metrics.loss" in df.columns and "params.alpha" in df.columns, df.columns
+client.delete_run(child.info.run_id)
+assert [r.info.run_id for r in client.search_runs([exp.experiment_id])] == [parent.info.run_id]
+assert client.get_run(child.info.run_id).info.lifecycle_stage == "deleted"
+client.restore_run(child.info.run_id)
+assert len(client.search_runs([exp.experiment_id])) == 2
+print("ok  search_runs, paging, mlflow.search_runs (pandas), delete and restore")
+
+client.rename_experiment(exp.experiment_id, name + "-renamed")
+client.delete_experiment(exp.experiment_id)
+assert client.get_experiment(exp.experiment_id).lifecycle_stage == "deleted"
+try:
+    client.create_run(exp.experiment_id)
+    raise AssertionError("run created in a deleted experiment")
+except MlflowException as e:
+    assert e.error_code == "INVALID_PARAMETER_VALUE", e.error_code
+client.restore_experiment(exp.experiment_id)
+names = [e.name for e in client.search_experiments()]
+assert name + "-renamed" in names and "Default" in names, names
+try:
+    client.get_run("0" * 32)
+    raise AssertionError("unknown run found")
+except MlflowException as e:
+    assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
+print("ok  rename, delete/restore experiment, search_experiments, unknown run is 404")
