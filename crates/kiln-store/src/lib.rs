@@ -79,7 +79,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// Maps a database error to MLflow's 500 (a genuine server fault), keeping the cause in the log.
+/// A unique-key violation is a client race (two requests creating the same experiment, logging
+/// the same param), not a fault: 400 `RESOURCE_ALREADY_EXISTS`, which the client does not retry.
 fn db(e: sqlx::Error) -> MlflowError {
+    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+        return MlflowError::exists(format!("a concurrent request wrote the same key first: {e}"));
+    }
     tracing::error!(error = %e, "database error");
     MlflowError::internal(format!("database error: {e}"))
 }
