@@ -94,3 +94,76 @@ fn the_official_mlflow_client_on_mariadb() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// Client mistakes are 4xx with MLflow's error shape, never a 5xx the client would retry for
+/// minutes; and the store is left consistent (a refused batch writes nothing).
+#[test]
+fn bad_requests_get_mlflow_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+    let s = Server::spawn(kiln().args(["server", "--port", "0", "--backend-store-uri", &uri]));
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let call = |method: &str, path: &str, body: &str| -> (u16, serde_json::Value) {
+        let url = s.url(&format!("/api/2.0/mlflow/{path}"));
+        let mut r = if method == "GET" {
+            agent.get(&url).call().unwrap()
+        } else {
+            agent.post(&url).header("Content-Type", "application/json").send(body).unwrap()
+        };
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")))
+    };
+    let (status, v) = call("POST", "runs/create", r#"{"experiment_id": "0", "run_name": "r"}"#);
+    assert_eq!(status, 200, "{v}");
+    let run = v["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    let long = "k".repeat(251);
+    let many: Vec<serde_json::Value> =
+        (0..1001).map(|i| serde_json::json!({"key": "m", "value": i, "timestamp": 1, "step": i})).collect();
+    let cases: Vec<(&str, &str, String, u16, &str, &str)> = vec![
+        ("POST", "experiments/create", "{not json".into(), 400, "INVALID_PARAMETER_VALUE", "Invalid request"),
+        ("POST", "experiments/create", "{}".into(), 400, "INVALID_PARAMETER_VALUE", "'name'"),
+        ("POST", "experiments/create", r#"{"name": 5}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid request"),
+        ("POST", "experiments/create", r#"{"name": "Default"}"#.into(), 400, "RESOURCE_ALREADY_EXISTS", "already exists"),
+        ("GET", "experiments/get?experiment_id=424242", String::new(), 404, "RESOURCE_DOES_NOT_EXIST", "424242"),
+        ("GET", "experiments/get?experiment_id=abc", String::new(), 404, "RESOURCE_DOES_NOT_EXIST", "abc"),
+        ("GET", "runs/get?run_id=ffffffffffffffffffffffffffffffff", String::new(), 404, "RESOURCE_DOES_NOT_EXIST", "not found"),
+        ("GET", "runs/get", String::new(), 400, "INVALID_PARAMETER_VALUE", "'run_id'"),
+        ("POST", "runs/log-metric", format!(r#"{{"run_id": "{run}", "key": "m", "value": "high", "timestamp": 1}}"#), 400, "INVALID_PARAMETER_VALUE", "Invalid request"),
+        ("POST", "runs/log-metric", format!(r#"{{"run_id": "{run}", "key": "m", "value": 1}}"#), 400, "INVALID_PARAMETER_VALUE", "'timestamp'"),
+        ("POST", "runs/log-metric", format!(r#"{{"run_id": "{run}", "key": "../up", "value": 1, "timestamp": 1}}"#), 400, "INVALID_PARAMETER_VALUE", "Invalid metric name"),
+        ("POST", "runs/log-parameter", format!(r#"{{"run_id": "{run}", "key": "{long}", "value": "v"}}"#), 400, "INVALID_PARAMETER_VALUE", "exceeded length limit of 250"),
+        ("POST", "runs/log-batch", serde_json::json!({"run_id": run, "metrics": many}).to_string(), 400, "INVALID_PARAMETER_VALUE", "at most 1000 metrics"),
+        ("POST", "runs/log-batch", serde_json::json!({"run_id": run, "params": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}).to_string(), 400, "INVALID_PARAMETER_VALUE", "Duplicate parameter keys"),
+        ("POST", "runs/log-batch", serde_json::json!({"run_id": run, "metrics": [{"key": "ok", "value": 1, "timestamp": 1}], "params": [{"key": "bad//key", "value": "x"}]}).to_string(), 400, "INVALID_PARAMETER_VALUE", "Invalid param name"),
+        ("POST", "runs/update", format!(r#"{{"run_id": "{run}", "status": "DONE"}}"#), 400, "INVALID_PARAMETER_VALUE", "'status'"),
+        ("POST", "runs/delete-tag", format!(r#"{{"run_id": "{run}", "key": "nope"}}"#), 404, "RESOURCE_DOES_NOT_EXIST", "No tag"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "max_results": 50001}"#.into(), 400, "INVALID_PARAMETER_VALUE", "max_results"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "page_token": "garbage"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "page token"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 1"}"#.into(), 501, "NOT_IMPLEMENTED", "filter"),
+        ("POST", "traces/start", "{}".into(), 501, "NOT_IMPLEMENTED", "not implemented"),
+    ];
+    for (method, path, body, status, code, msg) in cases {
+        let (got, v) = call(method, path, &body);
+        assert_eq!(got, status, "{method} {path}: {v}");
+        assert_eq!(v["error_code"], code, "{method} {path}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(msg), "{method} {path}: want `{msg}` in {v}");
+    }
+    // Nothing of the refused batches was written; unicode keys and values round-trip.
+    let (status, v) = call(
+        "POST",
+        "runs/log-batch",
+        &serde_json::json!({"run_id": run,
+        "params": [{"key": "größe", "value": "日本語"}], "metrics": [{"key": "acc", "value": "NaN", "timestamp": 5}]})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = call("GET", &format!("runs/get?run_id={run}"), "");
+    let data = &v["run"]["data"];
+    assert_eq!(data["params"], serde_json::json!([{"key": "größe", "value": "日本語"}]), "{v}");
+    assert_eq!(data["metrics"], serde_json::json!([{"key": "acc", "value": "NaN", "timestamp": 5}]), "{v}");
+    // The web UI's prefix answers the same.
+    let mut r = agent.get(&s.url(&format!("/ajax-api/2.0/mlflow/runs/get?run_id={run}"))).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.body_mut().read_to_string().unwrap().contains(&run));
+}
