@@ -108,3 +108,34 @@ try:
 except MlflowException as e:
     assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
 print("ok  rename, delete/restore experiment, search_experiments, unknown run is 404")
+
+# Artifacts through the server's proxy (experiment locations are mlflow-artifacts:/<id>).
+import pathlib
+import tempfile
+
+with mlflow.start_run(run_name="artifacts") as arun:
+    d = pathlib.Path(tempfile.mkdtemp())
+    (d / "notes.txt").write_text("hello kiln")
+    mlflow.log_artifact(str(d / "notes.txt"))
+    tree = d / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "x.json").write_text('{"k": 1}')
+    (tree / "b.csv").write_text("a,b\n1,2\n")
+    mlflow.log_artifacts(str(tree), artifact_path="tree")
+    mlflow.log_text("text body", "texts/t.txt")
+    mlflow.log_dict({"a": 1}, "cfg/c.json")
+assert arun.info.artifact_uri.startswith("mlflow-artifacts:/"), arun.info.artifact_uri
+rid = arun.info.run_id
+files = [f.path for f in client.list_artifacts(rid)]
+assert files == ["cfg", "notes.txt", "texts", "tree"], files
+assert [(f.path, f.is_dir) for f in client.list_artifacts(rid, "tree")] == [("tree/a", True), ("tree/b.csv", False)]
+out = pathlib.Path(mlflow.artifacts.download_artifacts(run_id=rid, dst_path=tempfile.mkdtemp()))
+assert (out / "tree" / "a" / "x.json").read_text() == '{"k": 1}', list(out.rglob("*"))
+assert mlflow.artifacts.load_text(f"runs:/{rid}/notes.txt") == "hello kiln"
+assert mlflow.artifacts.load_dict(f"runs:/{rid}/cfg/c.json") == {"a": 1}
+big = d / "big.bin"
+big.write_bytes(os.urandom(12 << 20))
+client.log_artifact(rid, str(big))
+back = pathlib.Path(client.download_artifacts(rid, "big.bin", tempfile.mkdtemp()))
+assert back.read_bytes() == big.read_bytes()
+print("ok  artifacts: log_artifact(s), log_text/dict, list, download of a tree and of 12 MiB, load_text/dict")

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+pub mod artifacts;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -26,7 +28,19 @@ pub const MLFLOW_VERSION: &str = "3.17.2";
 /// Largest request body (a 1,000-metric log-batch is ~100 KB; artifacts do not come here).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-struct ApiError(MlflowError);
+/// Shared by every request.
+pub struct AppState {
+    pub store: SqlStore,
+    pub artifacts: artifacts::ArtifactStore,
+}
+
+/// Nanoseconds of the clock, for temp names.
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// An MLflow error as an HTTP answer.
+pub struct ApiError(pub MlflowError);
 
 impl From<MlflowError> for ApiError {
     fn from(e: MlflowError) -> Self {
@@ -56,7 +70,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError(MlflowError::internal(e.to_string())))
 }
 
-type S = State<Arc<SqlStore>>;
+type S = State<Arc<AppState>>;
 
 /// The request message: the JSON body of a POST, or the query string of a GET.
 fn message<T: DeserializeOwned>(method: &Method, query: Option<&str>, body: &Bytes) -> Result<T, ApiError> {
@@ -91,7 +105,8 @@ fn run_id<'a>(run_id: Option<&'a str>, run_uuid: Option<&'a str>) -> Result<&'a 
 
 macro_rules! handler {
     ($name:ident, $msg:ty, |$store:ident, $m:ident| $body:block) => {
-        async fn $name(State($store): S, req: Request) -> Result<Response, ApiError> {
+        async fn $name(State(state): S, req: Request) -> Result<Response, ApiError> {
+            let $store = &state.store;
             let (method, query, bytes) = read(req).await?;
             let $m: $msg = message(&method, query.as_deref(), &bytes)?;
             $body
@@ -438,6 +453,13 @@ handler!(search_runs, SearchRuns, |store, m| {
 
 // ---- the rest -------------------------------------------------------------------------------
 
+/// `logged-models/search`. Creating logged models is not built yet (501), so none exist and the
+/// truthful answer is an empty page; the client calls this for every `runs:/` path it does not
+/// find among the run's artifacts, so it must not fail.
+async fn search_logged_models() -> Response {
+    json_response(StatusCode::OK, "{}".to_owned())
+}
+
 async fn server_info() -> Response {
     json_response(
         StatusCode::OK,
@@ -462,7 +484,7 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 /// The tracking API under one prefix.
-fn api() -> Router<Arc<SqlStore>> {
+fn api() -> Router<Arc<AppState>> {
     Router::new()
         .route("/experiments/create", post(create_experiment))
         .route("/experiments/get", get(get_experiment))
@@ -485,20 +507,31 @@ fn api() -> Router<Arc<SqlStore>> {
         .route("/runs/delete-tag", post(delete_tag))
         .route("/runs/log-batch", post(log_batch))
         .route("/metrics/get-history", get(metric_history))
+        .route("/logged-models/search", post(search_logged_models))
         .fallback(any(not_implemented))
 }
 
-/// The whole router over `store`.
-pub fn router(store: Arc<SqlStore>) -> Router {
+/// The artifact proxy under one prefix.
+fn artifact_api() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/artifacts", get(artifacts::list))
+        .route("/artifacts/{*path}", get(artifacts::download).put(artifacts::upload).delete(artifacts::delete))
+        .fallback(any(not_implemented))
+}
+
+/// The whole router.
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api/2.0/mlflow", api())
         .nest("/ajax-api/2.0/mlflow", api())
+        .nest("/api/2.0/mlflow-artifacts", artifact_api())
+        .nest("/ajax-api/2.0/mlflow-artifacts", artifact_api())
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { MLFLOW_VERSION }))
         .fallback(not_found)
-        .with_state(store)
+        .with_state(state)
 }
 
 /// Errors starting the server.
@@ -514,6 +547,8 @@ pub enum ServerError {
     },
     #[error("cannot start the server runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot open the artifacts destination")]
+    Artifacts(#[source] std::io::Error),
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),
 }
@@ -523,6 +558,8 @@ pub enum ServerError {
 pub struct ServerOptions {
     pub backend_store_uri: String,
     pub artifact_root: String,
+    /// Where proxied artifacts are kept: a local directory (S3 comes later).
+    pub artifacts_destination: String,
     pub host: String,
     pub port: u16,
 }
@@ -535,13 +572,15 @@ pub fn run(options: &ServerOptions, on_ready: impl FnOnce(std::net::SocketAddr))
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServerError::Runtime)?;
     rt.block_on(async {
         let store = SqlStore::open(&options.backend_store_uri, &options.artifact_root).await?;
+        let artifacts =
+            artifacts::ArtifactStore::open(&options.artifacts_destination).map_err(ServerError::Artifacts)?;
         let addr = format!("{}:{}", options.host, options.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
         let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         on_ready(local);
-        axum::serve(listener, router(Arc::new(store)))
+        axum::serve(listener, router(Arc::new(AppState { store, artifacts })))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(ServerError::Serve)

@@ -16,6 +16,9 @@ pub struct ServerArgs {
     /// The artifact root new experiments get (`<root>/<experiment id>`).
     #[arg(long, env = "KILN_DEFAULT_ARTIFACT_ROOT", default_value = "mlflow-artifacts:")]
     default_artifact_root: String,
+    /// Where uploaded artifacts are kept (the `mlflow-artifacts` proxy): a local directory.
+    #[arg(long, env = "KILN_ARTIFACTS_DESTINATION", default_value = "mlartifacts")]
+    artifacts_destination: String,
     /// Address to listen on.
     #[arg(long, env = "KILN_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -28,6 +31,7 @@ pub fn run(args: &ServerArgs, out: Output) -> anyhow::Result<()> {
     let options = ServerOptions {
         backend_store_uri: args.backend_store_uri.clone(),
         artifact_root: args.default_artifact_root.clone(),
+        artifacts_destination: args.artifacts_destination.clone(),
         host: args.host.clone(),
         port: args.port,
     };

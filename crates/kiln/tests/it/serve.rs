@@ -333,7 +333,7 @@ fn bad_input_gets_a_4xx_json_error_that_names_the_problem() {
 }
 
 /// Sends `request` on a new connection and returns everything the server answers.
-fn raw(addr: &str, request: &[u8]) -> String {
+pub(crate) fn raw(addr: &str, request: &[u8]) -> String {
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     c.write_all(request).unwrap();

@@ -14,11 +14,17 @@ fn ci() -> bool {
 /// Runs the mlflow client scenario against a `kiln server` on `uri`.
 fn scenario(uri: &str) {
     let Some(python) = test_python() else { return };
-    let s = Server::spawn(kiln().args(["server", "--port", "0", "--backend-store-uri", uri]));
+    let artifacts = tempfile::tempdir().unwrap();
+    let s = Server::spawn(
+        kiln()
+            .args(["server", "--port", "0", "--backend-store-uri", uri])
+            .arg("--artifacts-destination")
+            .arg(artifacts.path()),
+    );
     let script = repo().join("tests/python/mlflow_tracking_client.py");
     let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
     assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
-    assert!(stdout.contains("ok  rename, delete/restore experiment"), "{stdout}");
+    assert!(stdout.contains("ok  artifacts: "), "{stdout}");
 }
 
 fn fresh_name() -> String {
@@ -101,7 +107,12 @@ fn the_official_mlflow_client_on_mariadb() {
 fn bad_requests_get_mlflow_errors_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let s = Server::spawn(kiln().args(["server", "--port", "0", "--backend-store-uri", &uri]));
+    let s = Server::spawn(
+        kiln()
+            .args(["server", "--port", "0", "--backend-store-uri", &uri])
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts")),
+    );
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let call = |method: &str, path: &str, body: &str| -> (u16, serde_json::Value) {
         let url = s.url(&format!("/api/2.0/mlflow/{path}"));
@@ -166,4 +177,74 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
     let mut r = agent.get(&s.url(&format!("/ajax-api/2.0/mlflow/runs/get?run_id={run}"))).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.body_mut().read_to_string().unwrap().contains(&run));
+}
+
+/// The artifact proxy confines every path to its directory: each traversal class MLflow had a
+/// CVE for is a 400, nothing is written or read outside, and a planted symlink leads nowhere.
+#[test]
+fn artifact_paths_cannot_escape_the_store() {
+    use crate::serve::raw;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("artifacts");
+    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+    let s = Server::spawn(
+        kiln().args(["server", "--port", "0", "--backend-store-uri", &uri]).arg("--artifacts-destination").arg(&store),
+    );
+    let req = |method: &str, path: &str, body: &str| {
+        raw(
+            &s.addr,
+            format!(
+                "{method} /api/2.0/mlflow-artifacts/artifacts{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    // A normal upload, download, listing and delete.
+    assert!(req("PUT", "/1/r/artifacts/ok.txt", "fine").starts_with("HTTP/1.1 200"));
+    let got = req("GET", "/1/r/artifacts/ok.txt", "");
+    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("fine"), "{got}");
+    assert!(got.to_ascii_lowercase().contains("content-disposition: attachment; filename=\"ok.txt\""), "{got}");
+    assert!(got.to_ascii_lowercase().contains("x-content-type-options: nosniff"), "{got}");
+    let listed = raw(
+        &s.addr,
+        b"GET /api/2.0/mlflow-artifacts/artifacts?path=1/r/artifacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(listed.contains(r#"{"files":[{"file_size":4,"is_dir":false,"path":"ok.txt"}]}"#), "{listed}");
+    assert!(req("GET", "/1/r/artifacts", "").starts_with("HTTP/1.1 400"), "a directory is not a file");
+    assert!(req("GET", "/1/r/artifacts/missing.txt", "").starts_with("HTTP/1.1 404"));
+    // Every traversal class, for writes and reads.
+    for path in [
+        "/../../escape.txt",
+        "/1/../../escape.txt",
+        "/%2e%2e/%2e%2e/escape.txt",
+        "/%252e%252e/%252e%252e/escape.txt",
+        "/1/..%2f..%2fescape.txt",
+        "/1/a%5c..%5c..%5cescape.txt",
+        "/%2fetc/escape.txt",
+        "/1/x%23frag",
+    ] {
+        for method in ["PUT", "GET", "DELETE"] {
+            let answer = req(method, path, "pwned");
+            assert!(
+                answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 404"),
+                "{method} {path}: {answer}"
+            );
+            assert!(!answer.starts_with("HTTP/1.1 200"), "{method} {path}: {answer}");
+        }
+    }
+    assert!(!dir.path().join("escape.txt").exists() && !std::path::Path::new("/etc/escape.txt").exists());
+    // A symlink planted inside the store that points outside it is refused, not followed.
+    let outside = dir.path().join("secret.txt");
+    std::fs::write(&outside, "secret").unwrap();
+    std::os::unix::fs::symlink(dir.path(), store.join("link")).unwrap();
+    let answer = req("GET", "/link/secret.txt", "");
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && !answer.contains("secret\r") && !answer.ends_with("secret"),
+        "{answer}"
+    );
+    assert!(req("PUT", "/link/planted.txt", "x").starts_with("HTTP/1.1 400"));
+    assert!(!dir.path().join("planted.txt").exists());
+    assert!(req("DELETE", "/1/r/artifacts/ok.txt", "").starts_with("HTTP/1.1 200"));
+    assert!(!store.join("1/r/artifacts/ok.txt").exists());
 }
