@@ -84,6 +84,24 @@ rest = client.search_runs([exp.experiment_id], max_results=1, page_token=page.to
 assert len(rest) == 1 and rest[0].info.run_id != page[0].info.run_id and not rest.token
 df = mlflow.search_runs([exp.experiment_id])
 assert len(df) == 2 and "metrics.loss" in df.columns and "params.alpha" in df.columns, df.columns
+ids = lambda runs: [r.info.run_id for r in runs]  # noqa: E731
+assert ids(client.search_runs([exp.experiment_id], "metrics.loss < 0.5 and params.model = 'nb'")) == [parent.info.run_id]
+assert ids(client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")) == [child.info.run_id]
+assert ids(client.search_runs([exp.experiment_id], "attributes.run_name LIKE 'par%'")) == [parent.info.run_id]
+assert ids(client.search_runs([exp.experiment_id], "params.model ILIKE 'NB' AND status = 'FINISHED'")) == [parent.info.run_id]
+assert ids(client.search_runs([exp.experiment_id], "params.model LIKE 'NB'")) == []
+assert ids(client.search_runs([exp.experiment_id], "params.alpha IS NULL")) == [child.info.run_id]
+assert ids(client.search_runs([exp.experiment_id], "metrics.acc != 0.9")) == []
+# Missing values sort last both ways; only the child has child_metric.
+assert ids(client.search_runs([exp.experiment_id], order_by=["metrics.child_metric DESC"]))[0] == child.info.run_id
+assert ids(client.search_runs([exp.experiment_id], order_by=["metrics.child_metric ASC"]))[0] == child.info.run_id
+assert ids(client.search_runs([exp.experiment_id], order_by=["attributes.run_name"])) == [child.info.run_id, parent.info.run_id]
+try:
+    client.search_runs([exp.experiment_id], "metrics.loss < 0.5 OR params.model = 'nb'")
+    raise AssertionError("OR accepted")
+except MlflowException as e:
+    assert e.error_code == "INVALID_PARAMETER_VALUE" and "OR" in e.message, e.message
+print("ok  search filters (metrics, params, tags, attributes, LIKE/ILIKE, IS NULL) and order_by")
 client.delete_run(child.info.run_id)
 assert [r.info.run_id for r in client.search_runs([exp.experiment_id])] == [parent.info.run_id]
 assert client.get_run(child.info.run_id).info.lifecycle_stage == "deleted"

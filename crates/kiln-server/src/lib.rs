@@ -431,15 +431,16 @@ struct SearchRuns {
 }
 
 handler!(search_runs, SearchRuns, |store, m| {
-    if m.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-        return Err(not_yet("filter in runs/search"));
-    }
-    if !m.order_by.into_vec().is_empty() {
-        return Err(not_yet("order_by in runs/search"));
-    }
     let ids = m.experiment_ids.into_vec();
     let page = store
-        .search_runs(&ids, m.run_view_type.unwrap_or_default(), m.max_results.unwrap_or(1000), m.page_token.as_deref())
+        .search_runs(
+            &ids,
+            m.filter.as_deref().unwrap_or(""),
+            &m.order_by.into_vec(),
+            m.run_view_type.unwrap_or_default(),
+            m.max_results.unwrap_or(1000),
+            m.page_token.as_deref(),
+        )
         .await?;
     let mut out = json!({});
     if !page.items.is_empty() {

@@ -14,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod names;
+pub mod search;
 pub mod validate;
 
 /// Errors opening a store (request-level problems are [`MlflowError`]s).
@@ -151,6 +152,9 @@ impl SqlStore {
                     sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    // MLflow's LIKE is case-sensitive (ILIKE is the other one); SQLite's is not
+                    // by default.
+                    sqlx::query("PRAGMA case_sensitive_like = ON").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     Ok(())
                 })
@@ -813,20 +817,26 @@ impl SqlStore {
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max)) })
     }
 
-    /// Runs of the given experiments, newest first (`start_time DESC, run_id`). Filters and
-    /// `order_by` arrive with the search grammar; until then a non-empty one is refused.
+    /// Runs of the given experiments matching `filter` (MLflow's grammar), in `order_by` order
+    /// (default newest first), a page at a time.
     ///
     /// # Errors
-    /// A bad token or page size.
+    /// A bad filter, order_by, token or page size.
     pub async fn search_runs(
         &self,
         experiment_ids: &[String],
+        filter: &str,
+        order_by: &[String],
         view: ViewType,
         max_results: i64,
         page_token: Option<&str>,
     ) -> Result<Page<Run>, MlflowError> {
         validate::max_results(max_results, 50_000)?;
         let offset = decode_token(page_token)?;
+        let clauses = search::parse_filter(filter)?;
+        let where_sql = search::compile_run_filter(&clauses)?;
+        let orders = order_by.iter().map(|o| search::parse_order_by(o)).collect::<Result<Vec<_>, _>>()?;
+        let (joins, order_sql) = search::compile_run_order(&orders)?;
         let ids: Vec<i64> = experiment_ids.iter().filter_map(|e| e.parse().ok()).collect();
         if ids.is_empty() {
             return Ok(Page { items: Vec::new(), next_page_token: None });
@@ -839,12 +849,19 @@ impl SqlStore {
         let marks = vec!["?"; ids.len()].join(", ");
         let sql = format!(
             "SELECT r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri \
-             FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id \
-             WHERE r.experiment_id IN ({marks}) AND {stage} ORDER BY r.start_time DESC, r.run_uuid ASC LIMIT ? OFFSET ?"
+             FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id{} \
+             WHERE r.experiment_id IN ({marks}) AND {stage} AND ({}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
+            joins.text, where_sql.text
         );
         let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+        for b in &joins.binds {
+            q = bind(q, b);
+        }
         for id in &ids {
             q = q.bind(*id);
+        }
+        for b in &where_sql.binds {
+            q = bind(q, b);
         }
         let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
         let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
@@ -855,6 +872,15 @@ impl SqlStore {
             items.push(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
+    match b {
+        search::Bind::Str(s) => q.bind(s.clone()),
+        search::Bind::F64(v) => q.bind(*v),
     }
 }
 

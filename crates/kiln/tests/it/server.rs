@@ -151,7 +151,9 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
         ("POST", "runs/delete-tag", format!(r#"{{"run_id": "{run}", "key": "nope"}}"#), 404, "RESOURCE_DOES_NOT_EXIST", "No tag"),
         ("POST", "runs/search", r#"{"experiment_ids": ["0"], "max_results": 50001}"#.into(), 400, "INVALID_PARAMETER_VALUE", "max_results"),
         ("POST", "runs/search", r#"{"experiment_ids": ["0"], "page_token": "garbage"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "page token"),
-        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 1"}"#.into(), 501, "NOT_IMPLEMENTED", "filter"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 1 OR x = 'y'"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "OR is not supported at position 16"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "params.a = 'b'; DROP TABLE runs"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "unexpected character `;`"),
+        ("POST", "runs/search", r#"{"experiment_ids": ["0"], "order_by": ["metrics.a", "metrics.a DESC"]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "same key twice"),
         ("POST", "traces/start", "{}".into(), 501, "NOT_IMPLEMENTED", "not implemented"),
     ];
     for (method, path, body, status, code, msg) in cases {
