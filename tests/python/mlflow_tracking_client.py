@@ -125,7 +125,12 @@ try:
     raise AssertionError("unknown run found")
 except MlflowException as e:
     assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
-print("ok  rename, delete/restore experiment, search_experiments, unknown run is 404")
+found = client.search_experiments(filter_string=f"name LIKE '{name}%' AND tags.team = 'ml'")
+assert [e.name for e in found] == [name + "-renamed"], found
+assert client.search_experiments(filter_string="tags.team = 'nobody'") == []
+ordered = [e.name for e in client.search_experiments(order_by=["name ASC"])]
+assert ordered == sorted(ordered), ordered
+print("ok  rename, delete/restore experiment, search_experiments (filter, order_by), unknown run is 404")
 
 # Artifacts through the server's proxy (experiment locations are mlflow-artifacts:/<id>).
 import pathlib

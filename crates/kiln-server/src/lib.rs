@@ -186,14 +186,14 @@ fn not_yet(what: &str) -> ApiError {
 }
 
 handler!(search_experiments, SearchExperiments, |store, m| {
-    if m.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-        return Err(not_yet("filter in experiments/search"));
-    }
-    if !m.order_by.into_vec().is_empty() {
-        return Err(not_yet("order_by in experiments/search"));
-    }
     let page = store
-        .search_experiments(m.view_type.unwrap_or_default(), m.max_results.unwrap_or(1000), m.page_token.as_deref())
+        .search_experiments(
+            m.view_type.unwrap_or_default(),
+            m.filter.as_deref().unwrap_or(""),
+            &m.order_by.into_vec(),
+            m.max_results.unwrap_or(1000),
+            m.page_token.as_deref(),
+        )
         .await?;
     let mut out = json!({});
     if !page.items.is_empty() {

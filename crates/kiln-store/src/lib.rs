@@ -261,9 +261,6 @@ impl SqlStore {
         })
     }
 
-    const EXPERIMENT_COLUMNS: &'static str =
-        "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
-
     /// # Errors
     /// An unknown id (404).
     pub async fn get_experiment(&self, id: &str) -> Result<Experiment, MlflowError> {
@@ -295,33 +292,38 @@ impl SqlStore {
         }
     }
 
-    /// Experiments, newest first (no filter or order yet: those arrive with the search grammar).
+    /// Experiments matching `filter`, in `order_by` order (default newest first).
     ///
     /// # Errors
-    /// A bad page token or `max_results`.
+    /// A bad filter, order, page token or `max_results`.
     pub async fn search_experiments(
         &self,
         view: ViewType,
+        filter: &str,
+        order_by: &[String],
         max_results: i64,
         page_token: Option<&str>,
     ) -> Result<Page<Experiment>, MlflowError> {
         validate::max_results(max_results, 50_000)?;
         let offset = decode_token(page_token)?;
+        let where_sql = search::compile_experiment_filter(&search::parse_filter(filter)?)?;
+        let orders = order_by.iter().map(|o| search::parse_order_by(o)).collect::<Result<Vec<_>, _>>()?;
+        let order_sql = search::compile_experiment_order(&orders)?;
         let stage = match view {
-            ViewType::ActiveOnly => "lifecycle_stage = 'active'",
-            ViewType::DeletedOnly => "lifecycle_stage = 'deleted'",
+            ViewType::ActiveOnly => "e.lifecycle_stage = 'active'",
+            ViewType::DeletedOnly => "e.lifecycle_stage = 'deleted'",
             ViewType::All => "1 = 1",
         };
         let sql = format!(
-            "SELECT {} FROM experiments WHERE {stage} ORDER BY creation_time DESC, experiment_id ASC LIMIT ? OFFSET ?",
-            Self::EXPERIMENT_COLUMNS
+            "SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time \
+             FROM experiments e WHERE {stage} AND ({}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
+            where_sql.text
         );
-        let rows = sqlx::query(self.dialect.sql_dyn(&sql))
-            .bind(max_results + 1)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+        for b in &where_sql.binds {
+            q = bind(q, b);
+        }
+        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
         let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
@@ -881,6 +883,7 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
     match b {
         search::Bind::Str(s) => q.bind(s.clone()),
         search::Bind::F64(v) => q.bind(*v),
+        search::Bind::I64(v) => q.bind(*v),
     }
 }
 

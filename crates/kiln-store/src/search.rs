@@ -315,6 +315,7 @@ pub fn parse_order_by(input: &str) -> Result<OrderBy, MlflowError> {
 pub enum Bind {
     Str(String),
     F64(f64),
+    I64(i64),
 }
 
 /// SQL with `?` placeholders and the values for them, in order.
@@ -525,6 +526,101 @@ pub fn compile_run_order(entries: &[OrderBy]) -> Result<(Sql, String), MlflowErr
     Ok((joins, terms.join(", ")))
 }
 
+/// Compiles experiment filter clauses to a `WHERE` fragment over `experiments e`: `name`,
+/// `experiment_id`, `creation_time`, `last_update_time` and `tags.*`.
+///
+/// # Errors
+/// A key, comparator or value experiments do not take.
+pub fn compile_experiment_filter(clauses: &[Clause]) -> Result<Sql, MlflowError> {
+    let mut parts = Vec::new();
+    let mut binds = Vec::new();
+    for c in clauses {
+        let part = match &c.key {
+            Key::Attribute(a) if a == "name" => {
+                string_predicate("e.name", c.op, &c.value, &mut binds, "attribute 'name'")?
+            }
+            Key::Attribute(a) if a == "experiment_id" => {
+                // Ids are numbers in the database and strings on the wire.
+                let id = |s: &str| s.parse::<i64>().unwrap_or(-1);
+                match (c.op, &c.value) {
+                    (Op::Eq | Op::Ne, Value::Str(s)) => {
+                        binds.push(Bind::I64(id(s)));
+                        format!("e.experiment_id {} ?", comparison(c.op))
+                    }
+                    (Op::In | Op::NotIn, Value::List(items)) => {
+                        binds.extend(items.iter().map(|s| Bind::I64(id(s))));
+                        let marks = vec!["?"; items.len()].join(", ");
+                        format!("e.experiment_id {} ({marks})", if c.op == Op::In { "IN" } else { "NOT IN" })
+                    }
+                    _ => return Err(invalid("experiment_id takes =, !=, IN or NOT IN with quoted ids".to_owned())),
+                }
+            }
+            Key::Attribute(a) if a == "creation_time" || a == "last_update_time" => {
+                let Value::Num(v) = c.value else {
+                    return Err(invalid(format!("Invalid value for attribute '{a}': expected a number")));
+                };
+                if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
+                    return Err(invalid(format!("Invalid comparator for numeric attribute '{a}'")));
+                }
+                binds.push(Bind::F64(v));
+                format!("e.{a} {} ?", comparison(c.op))
+            }
+            Key::Tag(k) => {
+                binds.push(Bind::Str(k.clone()));
+                let base = "SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id AND x.tag_key = ?";
+                match c.op {
+                    Op::IsNull => format!("NOT EXISTS ({base})"),
+                    Op::IsNotNull => format!("EXISTS ({base})"),
+                    Op::Eq | Op::Ne | Op::Like | Op::ILike => {
+                        let pred = string_predicate("x.tag_value", c.op, &c.value, &mut binds, &format!("tag '{k}'"))?;
+                        format!("EXISTS ({base} AND {pred})")
+                    }
+                    _ => return Err(invalid(format!("Invalid comparator for tag '{k}'"))),
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "Invalid key {other:?} for experiments: they take name, experiment_id, creation_time, last_update_time and tags.*"
+                )));
+            }
+        };
+        parts.push(part);
+    }
+    Ok(Sql { text: if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") }, binds })
+}
+
+/// ORDER BY terms for experiments. Default `creation_time DESC, experiment_id ASC`; a caller's
+/// order gets `experiment_id DESC` as tie-break unless it names `experiment_id` itself.
+///
+/// # Errors
+/// An unknown key or the same key twice.
+pub fn compile_experiment_order(entries: &[OrderBy]) -> Result<String, MlflowError> {
+    if entries.is_empty() {
+        return Ok("e.creation_time DESC, e.experiment_id ASC".to_owned());
+    }
+    let mut terms = Vec::new();
+    let mut seen = Vec::new();
+    for o in entries {
+        let Key::Attribute(a) = &o.key else {
+            return Err(invalid(
+                "experiments are ordered by name, experiment_id, creation_time or last_update_time".to_owned(),
+            ));
+        };
+        if !["name", "experiment_id", "creation_time", "last_update_time"].contains(&a.as_str()) {
+            return Err(invalid(format!("Invalid order_by key '{a}' for experiments")));
+        }
+        if seen.contains(a) {
+            return Err(invalid(format!("order_by contains the same key twice: {a}")));
+        }
+        seen.push(a.clone());
+        terms.push(format!("e.{a} {}", if o.ascending { "ASC" } else { "DESC" }));
+    }
+    if !seen.iter().any(|a| a == "experiment_id") {
+        terms.push("e.experiment_id DESC".to_owned());
+    }
+    Ok(terms.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +672,22 @@ mod tests {
         assert!(compile_run_filter(&parse_filter("params.a > 'b'").unwrap()).is_err());
         assert!(compile_run_filter(&parse_filter("nope = 'x'").unwrap()).is_err());
         assert!(compile_run_filter(&parse_filter("status IN ('a')").unwrap()).is_err());
+    }
+
+    #[test]
+    fn experiment_filters() {
+        let sql = compile_experiment_filter(
+            &parse_filter("name LIKE 'kiln%' AND tags.team = 'ml' AND experiment_id IN ('1', '2')").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(sql.binds.len(), 5);
+        assert!(compile_experiment_filter(&parse_filter("metrics.a > 1").unwrap()).is_err());
+        assert_eq!(compile_experiment_order(&[]).unwrap(), "e.creation_time DESC, e.experiment_id ASC");
+        assert_eq!(
+            compile_experiment_order(&[parse_order_by("name").unwrap()]).unwrap(),
+            "e.name ASC, e.experiment_id DESC"
+        );
+        assert!(compile_experiment_order(&[parse_order_by("params.x").unwrap()]).is_err());
     }
 
     #[test]
