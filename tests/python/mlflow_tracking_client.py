@@ -162,3 +162,24 @@ client.log_artifact(rid, str(big))
 back = pathlib.Path(client.download_artifacts(rid, "big.bin", tempfile.mkdtemp()))
 assert back.read_bytes() == big.read_bytes()
 print("ok  artifacts: log_artifact(s), log_text/dict, list, download of a tree and of 12 MiB, load_text/dict")
+
+# MLflow 3 logged models: log an sklearn model, load it back by models:/ and runs:/ URIs.
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+X = np.array([[0.0], [1.0], [2.0], [3.0]])
+y = np.array([0, 0, 1, 1])
+with mlflow.start_run(run_name="model") as mrun:
+    mlflow.log_param("C", "1.0")
+    info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X[:2])
+assert info.model_uri.startswith("models:/m-"), info.model_uri
+lm = client.get_logged_model(info.model_id)
+assert str(lm.status).endswith("READY") and lm.source_run_id == mrun.info.run_id, lm
+assert lm.params.get("C") == "1.0", lm.params
+assert list(mlflow.sklearn.load_model(info.model_uri).predict(X)) == [0, 0, 1, 1]
+assert list(mlflow.pyfunc.load_model(f"runs:/{mrun.info.run_id}/model").predict(X)) == [0, 0, 1, 1]
+outputs = client.get_run(mrun.info.run_id).outputs.model_outputs
+assert [o.model_id for o in outputs] == [info.model_id], outputs
+found = client.search_logged_models(experiment_ids=[exp.experiment_id], filter_string="name = 'model'")
+assert [m.model_id for m in found] == [info.model_id], found
+print("ok  mlflow.sklearn.log_model, load by models:/ and runs:/, run outputs, search_logged_models")

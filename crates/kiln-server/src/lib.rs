@@ -11,7 +11,7 @@ pub mod artifacts;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -454,12 +454,143 @@ handler!(search_runs, SearchRuns, |store, m| {
 
 // ---- the rest -------------------------------------------------------------------------------
 
-/// `logged-models/search`. Creating logged models is not built yet (501), so none exist and the
-/// truthful answer is an empty page; the client calls this for every `runs:/` path it does not
-/// find among the run's artifacts, so it must not fail.
-async fn search_logged_models() -> Response {
-    json_response(StatusCode::OK, "{}".to_owned())
+// ---- logged models (MLflow 3) ----------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct CreateLoggedModel {
+    experiment_id: Option<String>,
+    name: Option<String>,
+    model_type: Option<String>,
+    source_run_id: Option<String>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
 }
+
+handler!(create_logged_model, CreateLoggedModel, |store, m| {
+    let model = store
+        .create_logged_model(&kiln_store::NewLoggedModel {
+            experiment_id: required(m.experiment_id.as_deref(), "experiment_id")?,
+            name: m.name.as_deref(),
+            model_type: m.model_type.as_deref(),
+            source_run_id: m.source_run_id.as_deref(),
+            params: &m.params,
+            tags: &m.tags,
+        })
+        .await?;
+    ok(&json!({ "model": model }))
+});
+
+#[derive(Deserialize)]
+struct SearchLoggedModels {
+    #[serde(default)]
+    experiment_ids: OneOrMany,
+    filter: Option<String>,
+    max_results: Option<i64>,
+    page_token: Option<String>,
+    #[serde(default)]
+    order_by: Vec<Value>,
+}
+
+handler!(search_logged_models, SearchLoggedModels, |store, m| {
+    if !m.order_by.is_empty() {
+        return Err(not_yet("order_by in logged-models/search"));
+    }
+    let page = store
+        .search_logged_models(
+            &m.experiment_ids.into_vec(),
+            m.filter.as_deref().unwrap_or(""),
+            m.max_results.unwrap_or(100),
+            m.page_token.as_deref(),
+        )
+        .await?;
+    let mut out = json!({});
+    if !page.items.is_empty() {
+        out["models"] = json!(page.items);
+    }
+    if let Some(t) = page.next_page_token {
+        out["next_page_token"] = json!(t);
+    }
+    ok(&out)
+});
+
+async fn get_logged_model(State(st): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    ok(&json!({ "model": st.store.get_logged_model(&id).await? }))
+}
+
+#[derive(Deserialize)]
+struct FinalizeLoggedModel {
+    status: Option<String>,
+}
+
+async fn finalize_logged_model(State(st): S, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let (method, query, bytes) = read(req).await?;
+    let m: FinalizeLoggedModel = message(&method, query.as_deref(), &bytes)?;
+    let model = st.store.finalize_logged_model(&id, required(m.status.as_deref(), "status")?).await?;
+    ok(&json!({ "model": model }))
+}
+
+async fn delete_logged_model(State(st): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    st.store.delete_logged_model(&id).await?;
+    ok(&json!({}))
+}
+
+#[derive(Deserialize)]
+struct ModelTags {
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn set_logged_model_tags(State(st): S, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let (method, query, bytes) = read(req).await?;
+    let m: ModelTags = message(&method, query.as_deref(), &bytes)?;
+    ok(&json!({ "model": st.store.set_logged_model_tags(&id, &m.tags).await? }))
+}
+
+async fn delete_logged_model_tag(State(st): S, Path((id, key)): Path<(String, String)>) -> Result<Response, ApiError> {
+    st.store.delete_logged_model_tag(&id, &key).await?;
+    ok(&json!({}))
+}
+
+#[derive(Deserialize)]
+struct ModelParams {
+    #[serde(default)]
+    params: Vec<KeyValue>,
+}
+
+async fn log_logged_model_params(State(st): S, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let (method, query, bytes) = read(req).await?;
+    let m: ModelParams = message(&method, query.as_deref(), &bytes)?;
+    st.store.log_logged_model_params(&id, &m.params).await?;
+    ok(&json!({}))
+}
+
+#[derive(Deserialize)]
+struct ModelOutput {
+    model_id: Option<String>,
+    #[serde(default)]
+    step: i64,
+}
+
+#[derive(Deserialize)]
+struct RunOutputs {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(default)]
+    models: Vec<ModelOutput>,
+}
+
+handler!(log_run_outputs, RunOutputs, |store, m| {
+    let id = run_id(m.run_id.as_deref(), m.run_uuid.as_deref())?;
+    let models = m
+        .models
+        .into_iter()
+        .map(|o| Ok((required(o.model_id.as_deref(), "model_id")?.to_owned(), o.step)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    store.log_run_outputs(id, &models).await?;
+    ok(&json!({}))
+});
 
 async fn server_info() -> Response {
     json_response(
@@ -508,7 +639,16 @@ fn api() -> Router<Arc<AppState>> {
         .route("/runs/delete-tag", post(delete_tag))
         .route("/runs/log-batch", post(log_batch))
         .route("/metrics/get-history", get(metric_history))
+        .route("/runs/outputs", post(log_run_outputs))
+        .route("/logged-models", post(create_logged_model))
         .route("/logged-models/search", post(search_logged_models))
+        .route(
+            "/logged-models/{model_id}",
+            get(get_logged_model).patch(finalize_logged_model).delete(delete_logged_model),
+        )
+        .route("/logged-models/{model_id}/tags", axum::routing::patch(set_logged_model_tags))
+        .route("/logged-models/{model_id}/tags/{tag_key}", axum::routing::delete(delete_logged_model_tag))
+        .route("/logged-models/{model_id}/params", post(log_logged_model_params))
         .fallback(any(not_implemented))
 }
 

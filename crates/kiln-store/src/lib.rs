@@ -13,6 +13,8 @@ use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, Run, RunData, RunInfo
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod logged_models;
+pub use logged_models::NewLoggedModel;
 mod names;
 pub mod search;
 pub mod validate;
@@ -570,7 +572,8 @@ impl SqlStore {
     pub async fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
         let info = self.run_info(run_id).await?;
         let data = self.run_data(run_id).await?;
-        Ok(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null })
+        let outputs = self.run_outputs(run_id).await?;
+        Ok(Run { info, data, inputs: serde_json::json!({}), outputs })
     }
 
     /// Updates status, end time and name; returns the new run info.
@@ -871,7 +874,8 @@ impl SqlStore {
         for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
             let info = Self::run_info_from_row(r)?;
             let data = self.run_data(&info.run_id).await?;
-            items.push(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null });
+            let outputs = self.run_outputs(&info.run_id).await?;
+            items.push(Run { info, data, inputs: serde_json::json!({}), outputs });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
     }
@@ -891,14 +895,24 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
 /// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
 /// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
 /// a second build of every database driver.
-const MIGRATIONS: [(i64, [&str; 3]); 1] = [(
-    1,
-    [
-        include_str!("../migrations/sqlite/0001_tracking.sql"),
-        include_str!("../migrations/postgres/0001_tracking.sql"),
-        include_str!("../migrations/mysql/0001_tracking.sql"),
-    ],
-)];
+const MIGRATIONS: [(i64, [&str; 3]); 2] = [
+    (
+        1,
+        [
+            include_str!("../migrations/sqlite/0001_tracking.sql"),
+            include_str!("../migrations/postgres/0001_tracking.sql"),
+            include_str!("../migrations/mysql/0001_tracking.sql"),
+        ],
+    ),
+    (
+        2,
+        [
+            include_str!("../migrations/sqlite/0002_logged_models.sql"),
+            include_str!("../migrations/postgres/0002_logged_models.sql"),
+            include_str!("../migrations/mysql/0002_logged_models.sql"),
+        ],
+    ),
+];
 
 async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
@@ -1030,7 +1044,7 @@ mod tests {
         for (_, files) in MIGRATIONS {
             for f in files {
                 let st = statements(f);
-                assert!(st.len() >= 8, "{st:?}");
+                assert!(st.len() >= 5, "{st:?}");
                 assert!(st.iter().all(|s| !s.ends_with(';')));
             }
         }

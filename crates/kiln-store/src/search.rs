@@ -589,6 +589,58 @@ pub fn compile_experiment_filter(clauses: &[Clause]) -> Result<Sql, MlflowError>
     Ok(Sql { text: if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") }, binds })
 }
 
+/// Compiles logged-model filter clauses to a `WHERE` fragment over `logged_models m`.
+///
+/// # Errors
+/// A key, comparator or value logged models do not take; metrics (not built yet).
+pub fn compile_logged_model_filter(clauses: &[Clause]) -> Result<Sql, MlflowError> {
+    let mut parts = Vec::new();
+    let mut binds = Vec::new();
+    for c in clauses {
+        let part = match &c.key {
+            Key::Attribute(a) => match a.as_str() {
+                "name" | "model_id" | "model_type" | "status" | "source_run_id" => {
+                    string_predicate(&format!("m.{a}"), c.op, &c.value, &mut binds, &format!("attribute '{a}'"))?
+                }
+                "creation_timestamp" | "creation_time" | "last_updated_timestamp" | "last_updated_time" => {
+                    let col = if a.starts_with("creation") {
+                        "m.creation_timestamp_ms"
+                    } else {
+                        "m.last_updated_timestamp_ms"
+                    };
+                    let Value::Num(v) = c.value else {
+                        return Err(invalid(format!("Invalid value for attribute '{a}': expected a number")));
+                    };
+                    if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
+                        return Err(invalid(format!("Invalid comparator for numeric attribute '{a}'")));
+                    }
+                    binds.push(Bind::F64(v));
+                    format!("{col} {} ?", comparison(c.op))
+                }
+                other => return Err(invalid(format!("Invalid attribute key '{other}' for logged models"))),
+            },
+            Key::Tag(k) | Key::Param(k) => {
+                let (table, kcol, vcol) = if matches!(c.key, Key::Tag(_)) {
+                    ("logged_model_tags", "tag_key", "tag_value")
+                } else {
+                    ("logged_model_params", "param_key", "param_value")
+                };
+                binds.push(Bind::Str(k.clone()));
+                let pred = string_predicate(&format!("x.{vcol}"), c.op, &c.value, &mut binds, &format!("'{k}'"))?;
+                format!("EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = m.model_id AND x.{kcol} = ? AND {pred})")
+            }
+            Key::Metric(_) | Key::Dataset(_) => {
+                return Err(MlflowError::new(
+                    kiln_wire::ErrorCode::NotImplemented,
+                    "metric and dataset filters on logged models are not implemented by kiln server yet",
+                ));
+            }
+        };
+        parts.push(part);
+    }
+    Ok(Sql { text: if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") }, binds })
+}
+
 /// ORDER BY terms for experiments. Default `creation_time DESC, experiment_id ASC`; a caller's
 /// order gets `experiment_id DESC` as tie-break unless it names `experiment_id` itself.
 ///
