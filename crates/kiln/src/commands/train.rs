@@ -34,6 +34,78 @@ pub struct TrainArgs {
     /// Print a one-line JSON summary (accuracy or r2, fit and predict seconds) as the last line.
     #[arg(long)]
     summary_json: bool,
+    /// Log the run to this tracking server (`kiln server` or `mlflow server`, http://…): params,
+    /// metrics, and every output file (the bundle under `model/`, plots) as artifacts.
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URL")]
+    tracking_uri: Option<String>,
+    /// The experiment to log into (created if missing).
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", default_value = "Default")]
+    experiment_name: String,
+    /// The run's name [default: the config file's directory name].
+    #[arg(long)]
+    run_name: Option<String>,
+}
+
+/// Logs a finished training to a tracking server: one run with the chosen hyper-parameters as
+/// params, every number of `metrics.json` (plus fit and predict seconds) as metrics, and every
+/// file of the output directory as artifacts under the same relative paths.
+fn log_run(uri: &str, args: &TrainArgs, outcome: &kiln_train::train::TrainOutcome) -> anyhow::Result<(String, String)> {
+    use kiln_wire::KeyValue;
+    let client = kiln_client::TrackingClient::new(uri)?;
+    let exp = client.experiment_id(&args.experiment_name)?;
+    let name = args.run_name.clone().unwrap_or_else(|| {
+        absolute(&args.config)
+            .parent()
+            .and_then(|p| p.file_name())
+            .map_or_else(|| "kiln".to_owned(), |n| n.to_string_lossy().into_owned())
+    });
+    let tags = [
+        KeyValue { key: "mlflow.source.name".into(), value: absolute(&args.config).display().to_string() },
+        KeyValue { key: "mlflow.source.type".into(), value: "LOCAL".into() },
+        KeyValue { key: "kiln.version".into(), value: env!("CARGO_PKG_VERSION").into() },
+    ];
+    let run = client.create_run(&exp, &name, &tags)?;
+    let result = (|| -> anyhow::Result<()> {
+        let params_doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(outcome.out_dir.join("params.json"))?)?;
+        let mut params =
+            vec![KeyValue { key: "model".into(), value: params_doc["model"].as_str().unwrap_or_default().into() }];
+        if let Some(p) = params_doc["params"].as_object() {
+            params.extend(p.iter().map(|(k, v)| KeyValue {
+                key: k.clone(),
+                value: v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            }));
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let mut metrics = kiln_client::flatten_metrics(&outcome.metrics, now);
+        metrics.extend(kiln_client::flatten_metrics(
+            &serde_json::json!({"fit_seconds": outcome.fit_s, "predict_seconds": outcome.predict_s}),
+            now,
+        ));
+        client.log_batch(&run, &metrics, &params, &[])?;
+        let mut files = Vec::new();
+        let mut stack = vec![outcome.out_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir)? {
+                let p = e?.path();
+                if p.is_dir() { stack.push(p) } else { files.push(p) }
+            }
+        }
+        files.sort();
+        for f in &files {
+            let rel = f.strip_prefix(&outcome.out_dir).unwrap_or(f);
+            let rel =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+            client.upload_artifact(&run, &rel, f)?;
+        }
+        client.end_run(&run, "FINISHED")?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = client.end_run(&run, "FAILED");
+        return Err(e.context(format!("logging run {} to {uri} failed; the run is marked FAILED", run.run_id)));
+    }
+    Ok((run.run_id, exp))
 }
 
 /// Creation time for the bundle: `SOURCE_DATE_EPOCH` (reproducible builds' convention) when set,
@@ -85,6 +157,12 @@ pub fn run(args: &TrainArgs, out: Output) -> anyhow::Result<()> {
             }
         }
         writeln!(stdout, "{summary}")?;
+    }
+    if let Some(uri) = args.tracking_uri.as_deref().filter(|u| !u.is_empty()) {
+        let (run_id, exp) = log_run(uri, args, &outcome).context("the model was trained and saved, but not logged")?;
+        if !out.quiet {
+            writeln!(stdout, "logged run {run_id} (experiment {exp}) to {uri}")?;
+        }
     }
     Ok(())
 }

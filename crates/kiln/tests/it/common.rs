@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 
 pub fn kiln() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
-    c.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    c.env_remove("RUST_LOG")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME")
+        .env("NO_COLOR", "1");
     c
 }
 

@@ -250,3 +250,54 @@ fn artifact_paths_cannot_escape_the_store() {
     assert!(req("DELETE", "/1/r/artifacts/ok.txt", "").starts_with("HTTP/1.1 200"));
     assert!(!store.join("1/r/artifacts/ok.txt").exists());
 }
+
+/// `kiln train --tracking-uri` logs its run to `kiln server`: params, metrics, the bundle and
+/// plots as artifacts, byte for byte.
+#[test]
+fn kiln_train_logs_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+    let s = Server::spawn(
+        kiln()
+            .args(["server", "--port", "0", "--backend-store-uri", &uri])
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts")),
+    );
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = run(kiln()
+        .arg("train")
+        .arg(example("iris").join("kiln.yaml"))
+        .args(["-S", "cv.folds=0", "-S", "model.C=1.0", "--experiment-name", "iris-kiln"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--tracking-uri")
+        .arg(&s.base));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let run_id =
+        stdout.lines().find_map(|l| l.strip_prefix("logged run ")).unwrap().split(' ').next().unwrap().to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let get = |path: &str| -> (u16, Vec<u8>) {
+        let mut r = agent.get(&s.url(path)).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_vec().unwrap())
+    };
+    let (status, body) = get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let data = &v["run"]["data"];
+    assert_eq!(v["run"]["info"]["status"], "FINISHED");
+    let param = |k: &str| data["params"].as_array().unwrap().iter().find(|p| p["key"] == k).map(|p| p["value"].clone());
+    assert_eq!(param("model"), Some(serde_json::json!("logistic_regression")), "{data}");
+    assert_eq!(param("C"), Some(serde_json::json!("1.0")), "{data}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let logged = data["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "accuracy").unwrap();
+    assert_eq!(logged["value"], metrics["accuracy"]);
+    assert!(data["metrics"].as_array().unwrap().iter().any(|m| m["key"] == "macro avg.f1-score"), "{data}");
+    // The bundle is there, byte for byte, where an MLflow user expects it.
+    let exp = v["run"]["info"]["experiment_id"].as_str().unwrap().to_owned();
+    for f in ["model/MLmodel", "model/model.json", "metrics.json", "plots/confusion_matrix.png"] {
+        let (status, bytes) = get(&format!("/api/2.0/mlflow-artifacts/artifacts/{exp}/{run_id}/artifacts/{f}"));
+        assert_eq!(status, 200, "{f}");
+        assert_eq!(bytes, std::fs::read(out.join(f)).unwrap(), "{f}");
+    }
+}
