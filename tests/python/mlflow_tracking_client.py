@@ -183,3 +183,17 @@ assert [o.model_id for o in outputs] == [info.model_id], outputs
 found = client.search_logged_models(experiment_ids=[exp.experiment_id], filter_string="name = 'model'")
 assert [m.model_id for m in found] == [info.model_id], found
 print("ok  mlflow.sklearn.log_model, load by models:/ and runs:/, run outputs, search_logged_models")
+
+# Datasets as run inputs.
+import pandas as pd
+
+df_train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0, 1, 1]})
+ds = mlflow.data.from_pandas(df_train, name="toy", targets="y")
+with mlflow.start_run(run_name="with-data") as drun:
+    mlflow.log_input(ds, context="training")
+    mlflow.log_input(ds, context="training")  # again: a no-op
+inputs = client.get_run(drun.info.run_id).inputs.dataset_inputs
+assert len(inputs) == 1 and inputs[0].dataset.name == "toy" and inputs[0].dataset.digest == ds.digest, inputs
+assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "training", inputs[0].tags
+assert "x" in inputs[0].dataset.schema, inputs[0].dataset.schema
+print("ok  mlflow.log_input: datasets with context tags, idempotent")

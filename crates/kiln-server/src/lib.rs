@@ -454,6 +454,73 @@ handler!(search_runs, SearchRuns, |store, m| {
 
 // ---- the rest -------------------------------------------------------------------------------
 
+// ---- run inputs ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct WireDataset {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    source_type: String,
+    #[serde(default)]
+    source: String,
+    schema: Option<String>,
+    profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDatasetInput {
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+    dataset: Option<WireDataset>,
+}
+
+#[derive(Deserialize)]
+struct WireModelInput {
+    model_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LogInputs {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(default)]
+    datasets: Vec<WireDatasetInput>,
+    #[serde(default)]
+    models: Vec<WireModelInput>,
+}
+
+handler!(log_inputs, LogInputs, |store, m| {
+    let id = run_id(m.run_id.as_deref(), m.run_uuid.as_deref())?;
+    let datasets = m
+        .datasets
+        .into_iter()
+        .map(|d| {
+            let ds = d
+                .dataset
+                .ok_or_else(|| ApiError(MlflowError::invalid("Missing value for required parameter 'dataset'")))?;
+            Ok(kiln_store::DatasetInput {
+                name: ds.name,
+                digest: ds.digest,
+                source_type: ds.source_type,
+                source: ds.source,
+                schema: ds.schema,
+                profile: ds.profile,
+                tags: d.tags,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let models = m
+        .models
+        .into_iter()
+        .map(|mi| Ok(required(mi.model_id.as_deref(), "model_id")?.to_owned()))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    store.log_inputs(id, &datasets, &models).await?;
+    ok(&json!({}))
+});
+
 // ---- logged models (MLflow 3) ----------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -640,6 +707,7 @@ fn api() -> Router<Arc<AppState>> {
         .route("/runs/log-batch", post(log_batch))
         .route("/metrics/get-history", get(metric_history))
         .route("/runs/outputs", post(log_run_outputs))
+        .route("/runs/log-inputs", post(log_inputs))
         .route("/logged-models", post(create_logged_model))
         .route("/logged-models/search", post(search_logged_models))
         .route(

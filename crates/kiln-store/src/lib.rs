@@ -13,7 +13,9 @@ use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, Run, RunData, RunInfo
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod inputs;
 mod logged_models;
+pub use inputs::DatasetInput;
 pub use logged_models::NewLoggedModel;
 mod names;
 pub mod search;
@@ -573,7 +575,8 @@ impl SqlStore {
         let info = self.run_info(run_id).await?;
         let data = self.run_data(run_id).await?;
         let outputs = self.run_outputs(run_id).await?;
-        Ok(Run { info, data, inputs: serde_json::json!({}), outputs })
+        let inputs = self.run_inputs(run_id).await?;
+        Ok(Run { info, data, inputs, outputs })
     }
 
     /// Updates status, end time and name; returns the new run info.
@@ -875,7 +878,8 @@ impl SqlStore {
             let info = Self::run_info_from_row(r)?;
             let data = self.run_data(&info.run_id).await?;
             let outputs = self.run_outputs(&info.run_id).await?;
-            items.push(Run { info, data, inputs: serde_json::json!({}), outputs });
+            let inputs = self.run_inputs(&info.run_id).await?;
+            items.push(Run { info, data, inputs, outputs });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
     }
@@ -895,7 +899,7 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
 /// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
 /// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
 /// a second build of every database driver.
-const MIGRATIONS: [(i64, [&str; 3]); 2] = [
+const MIGRATIONS: [(i64, [&str; 3]); 3] = [
     (
         1,
         [
@@ -910,6 +914,14 @@ const MIGRATIONS: [(i64, [&str; 3]); 2] = [
             include_str!("../migrations/sqlite/0002_logged_models.sql"),
             include_str!("../migrations/postgres/0002_logged_models.sql"),
             include_str!("../migrations/mysql/0002_logged_models.sql"),
+        ],
+    ),
+    (
+        3,
+        [
+            include_str!("../migrations/sqlite/0003_inputs.sql"),
+            include_str!("../migrations/postgres/0003_inputs.sql"),
+            include_str!("../migrations/mysql/0003_inputs.sql"),
         ],
     ),
 ];
@@ -1044,7 +1056,7 @@ mod tests {
         for (_, files) in MIGRATIONS {
             for f in files {
                 let st = statements(f);
-                assert!(st.len() >= 5, "{st:?}");
+                assert!(st.len() >= 4, "{st:?}");
                 assert!(st.iter().all(|s| !s.ends_with(';')));
             }
         }

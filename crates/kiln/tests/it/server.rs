@@ -24,7 +24,7 @@ fn scenario(uri: &str) {
     let script = repo().join("tests/python/mlflow_tracking_client.py");
     let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
     assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
-    assert!(stdout.contains("ok  mlflow.sklearn.log_model"), "{stdout}");
+    assert!(stdout.contains("ok  mlflow.log_input"), "{stdout}");
 }
 
 fn fresh_name() -> String {
