@@ -558,6 +558,68 @@ impl SqlStore {
         Ok(RunData { metrics, params, tags })
     }
 
+    /// Params, tags and latest metrics of many runs at once: a fixed number of queries per 500
+    /// runs instead of three per run (a search page of thousands of runs stays fast).
+    async fn runs_data(&self, ids: &[String]) -> Result<std::collections::HashMap<String, RunData>, MlflowError> {
+        let mut out: std::collections::HashMap<String, RunData> =
+            ids.iter().map(|id| (id.clone(), RunData::default())).collect();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            for (table, cols) in [("params", "param_key, param_value"), ("tags", "tag_key, tag_value")] {
+                let key = cols.split(',').next().unwrap_or("1");
+                let sql = format!(
+                    "SELECT run_uuid, {cols} FROM {table} WHERE run_uuid IN ({marks}) ORDER BY run_uuid, {key}"
+                );
+                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                for r in q.fetch_all(&self.pool).await.map_err(db)? {
+                    let run: String = r.try_get(0).map_err(db)?;
+                    let kv = KeyValue { key: r.try_get(1).map_err(db)?, value: r.try_get(2).map_err(db)? };
+                    if let Some(d) = out.get_mut(&run) {
+                        if table == "params" { d.params.push(kv) } else { d.tags.push(kv) }
+                    }
+                }
+            }
+            let sql = format!(
+                "SELECT metric_key, metric_value, is_nan, metric_timestamp, step, run_uuid FROM latest_metrics WHERE run_uuid IN ({marks}) ORDER BY run_uuid, metric_key"
+            );
+            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+                let run: String = r.try_get(5).map_err(db)?;
+                let m = Self::metric_from_row(&r)?;
+                if let Some(d) = out.get_mut(&run) {
+                    d.metrics.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `ids` have any inputs or outputs (most runs have none; those that do are read
+    /// one by one).
+    async fn runs_with_io(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, MlflowError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            for table in ["run_model_outputs", "run_dataset_inputs", "run_model_inputs"] {
+                let sql = format!("SELECT DISTINCT run_uuid FROM {table} WHERE run_uuid IN ({marks})");
+                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                for r in q.fetch_all(&self.pool).await.map_err(db)? {
+                    found.insert(r.try_get::<String, _>(0).map_err(db)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     fn metric_from_row(r: &AnyRow) -> Result<Metric, MlflowError> {
         let is_nan: i64 = r.try_get(2).map_err(db)?;
         let value: f64 = r.try_get(1).map_err(db)?;
@@ -873,13 +935,23 @@ impl SqlStore {
         }
         let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
         let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
-            let info = Self::run_info_from_row(r)?;
-            let data = self.run_data(&info.run_id).await?;
-            let outputs = self.run_outputs(&info.run_id).await?;
-            let inputs = self.run_inputs(&info.run_id).await?;
-            items.push(Run { info, data, inputs, outputs });
+        let infos = rows
+            .iter()
+            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
+            .map(Self::run_info_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+        let mut data = self.runs_data(&ids).await?;
+        let with_io = self.runs_with_io(&ids).await?;
+        let mut items = Vec::with_capacity(infos.len());
+        for info in infos {
+            let (inputs, outputs) = if with_io.contains(&info.run_id) {
+                (self.run_inputs(&info.run_id).await?, self.run_outputs(&info.run_id).await?)
+            } else {
+                (serde_json::json!({}), serde_json::Value::Null)
+            };
+            let d = data.remove(&info.run_id).unwrap_or_default();
+            items.push(Run { info, data: d, inputs, outputs });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
     }
