@@ -61,7 +61,7 @@ impl SqlStore {
             }
         }
         let exp = Self::experiment_id(&info.experiment_id)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.write_tx().await?;
         for d in datasets {
             let existing: Option<String> = sqlx::query_scalar(
                 self.q("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"),

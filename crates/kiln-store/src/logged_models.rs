@@ -51,7 +51,7 @@ impl SqlStore {
         let name = m.name.filter(|n| !n.is_empty()).map_or_else(crate::names::generate, str::to_owned);
         let location = format!("{}/models/{id}/artifacts", exp.artifact_location);
         let now = now_ms();
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(self.q("INSERT INTO logged_models (model_id, experiment_id, name, artifact_location, creation_timestamp_ms, last_updated_timestamp_ms, status, model_type, source_run_id, status_message, lifecycle_stage) VALUES (?, ?, ?, ?, ?, ?, 'LOGGED_MODEL_PENDING', ?, ?, '', 'active')"))
             .bind(&id)
             .bind(Self::experiment_id(m.experiment_id)?)
@@ -201,7 +201,7 @@ impl SqlStore {
             validate::run_tag(t)?;
         }
         self.model_row(id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.write_tx().await?;
         for t in tags {
             sqlx::query(self.q("DELETE FROM logged_model_tags WHERE model_id = ? AND tag_key = ?"))
                 .bind(id)
@@ -246,7 +246,7 @@ impl SqlStore {
             validate::param(p)?;
         }
         self.model_row(id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.write_tx().await?;
         for p in params {
             let old: Option<String> = sqlx::query_scalar(
                 self.q("SELECT param_value FROM logged_model_params WHERE model_id = ? AND param_key = ?"),
@@ -286,7 +286,7 @@ impl SqlStore {
     /// An unknown run.
     pub async fn log_run_outputs(&self, run_id: &str, models: &[(String, i64)]) -> Result<(), MlflowError> {
         self.run_info(run_id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.write_tx().await?;
         for (model, step) in models {
             sqlx::query(self.q("DELETE FROM run_model_outputs WHERE run_uuid = ? AND model_id = ?"))
                 .bind(run_id)

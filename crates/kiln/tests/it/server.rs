@@ -25,6 +25,64 @@ fn scenario(uri: &str) {
     let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
     assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
     assert!(stdout.contains("ok  mlflow.log_input"), "{stdout}");
+    concurrent_writers(&s);
+}
+
+/// 8 clients log to one run at once — the same param, the same tag, the same metric key — and
+/// every request succeeds; the latest metric is the highest step and the history holds every
+/// point. (Before `BEGIN IMMEDIATE` and the upserts: "database is locked" on SQLite, duplicate
+/// keys on PostgreSQL and MariaDB.)
+fn concurrent_writers(s: &Server) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let post = |a: &ureq::Agent, path: &str, body: &serde_json::Value| -> (u16, String) {
+        let mut r = a
+            .post(&s.url(&format!("/api/2.0/mlflow/{path}")))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, text) = post(&agent, "runs/create", &serde_json::json!({"experiment_id": "0"}));
+    assert_eq!(status, 200, "{text}");
+    let run: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    let base = s.base.clone();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (run_id, base) = (run_id.clone(), base.clone());
+            std::thread::spawn(move || {
+                let a: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                for k in 0..25 {
+                    let step = t * 100 + k;
+                    let body = serde_json::json!({"run_id": run_id,
+                        "metrics": [{"key": "loss", "value": step, "timestamp": 1, "step": step}],
+                        "params": [{"key": "shared", "value": "same"}, {"key": format!("p{t}"), "value": "x"}],
+                        "tags": [{"key": "who", "value": format!("t{t}")}]});
+                    let mut r = a
+                        .post(&format!("{base}/api/2.0/mlflow/runs/log-batch"))
+                        .header("Content-Type", "application/json")
+                        .send(body.to_string())
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    assert_eq!(status, 200, "{}", r.body_mut().read_to_string().unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut r = agent.get(&s.url(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))).call().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let data = &v["run"]["data"];
+    assert_eq!(data["metrics"][0]["step"], 724, "{data}");
+    assert_eq!(data["params"].as_array().unwrap().len(), 9, "{data}");
+    let mut r = agent
+        .get(&s.url(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss")))
+        .call()
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(h["metrics"].as_array().unwrap().len(), 200);
 }
 
 fn fresh_name() -> String {
