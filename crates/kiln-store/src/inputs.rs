@@ -130,13 +130,7 @@ impl SqlStore {
             }
         }
         for m in models {
-            sqlx::query(self.q("DELETE FROM run_model_inputs WHERE run_uuid = ? AND model_id = ?"))
-                .bind(run_id)
-                .bind(m)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            sqlx::query(self.q("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES (?, ?)"))
+            sqlx::query(self.dialect.insert_ignore("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES (?, ?)"))
                 .bind(run_id)
                 .bind(m)
                 .execute(&mut *tx)

@@ -61,6 +61,19 @@ impl Dialect {
         AssertSqlSafe(if self == Self::Postgres { Self::number(q) } else { q.to_owned() })
     }
 
+    /// Sets `value_col` for (`owner_col`, `key_col`) in a key/value table in one statement,
+    /// overwriting an existing value (a delete-then-insert pair races with a concurrent writer).
+    /// Bind owner, key, value. Table and column names are kiln's own constants.
+    fn upsert_kv(self, table: &str, owner_col: &str, key_col: &str, value_col: &str) -> AssertSqlSafe<String> {
+        let base = format!("INSERT INTO {table} ({owner_col}, {key_col}, {value_col}) VALUES (?, ?, ?)");
+        self.sql_dyn(&match self {
+            Self::MySql => format!("{base} ON DUPLICATE KEY UPDATE {value_col} = VALUES({value_col})"),
+            _ => {
+                format!("{base} ON CONFLICT ({owner_col}, {key_col}) DO UPDATE SET {value_col} = excluded.{value_col}")
+            }
+        })
+    }
+
     /// An `INSERT … VALUES …` that does nothing when the key exists.
     fn insert_ignore(self, insert: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         match self {
@@ -275,14 +288,23 @@ impl SqlStore {
     }
 
     async fn experiment_tags(&self, id: i64) -> Result<Vec<KeyValue>, MlflowError> {
-        let rows = sqlx::query(
-            self.q("SELECT tag_key, tag_value FROM experiment_tags WHERE experiment_id = ? ORDER BY tag_key"),
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(|r| Ok(KeyValue { key: r.try_get(0).map_err(db)?, value: r.try_get(1).map_err(db)? })).collect()
+        self.key_values("SELECT tag_key, tag_value FROM experiment_tags WHERE experiment_id = ? ORDER BY tag_key", id)
+            .await
+    }
+
+    /// The (key, value) rows `sql` selects for one owner (its only placeholder).
+    pub(crate) async fn key_values<'q, T>(&self, sql: &'static str, owner: T) -> Result<Vec<KeyValue>, MlflowError>
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+    {
+        sqlx::query(self.q(sql))
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| Ok(KeyValue { key: r.try_get(0).map_err(db)?, value: r.try_get(1).map_err(db)? }))
+            .collect()
     }
 
     fn experiment_from_row(r: &AnyRow) -> Result<Experiment, MlflowError> {
@@ -433,13 +455,7 @@ impl SqlStore {
         let n = Self::experiment_id(id)?;
         self.get_experiment(id).await?;
         let mut tx = self.write_tx().await?;
-        sqlx::query(self.q("DELETE FROM experiment_tags WHERE experiment_id = ? AND tag_key = ?"))
-            .bind(n)
-            .bind(&tag.key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query(self.q("INSERT INTO experiment_tags (experiment_id, tag_key, tag_value) VALUES (?, ?, ?)"))
+        sqlx::query(self.dialect.upsert_kv("experiment_tags", "experiment_id", "tag_key", "tag_value"))
             .bind(n)
             .bind(&tag.key)
             .bind(&tag.value)
@@ -563,34 +579,6 @@ impl SqlStore {
         })
     }
 
-    async fn run_data(&self, run_id: &str) -> Result<RunData, MlflowError> {
-        let kv = |rows: Vec<AnyRow>| -> Result<Vec<KeyValue>, MlflowError> {
-            rows.iter()
-                .map(|r| Ok(KeyValue { key: r.try_get(0).map_err(db)?, value: r.try_get(1).map_err(db)? }))
-                .collect()
-        };
-        let params =
-            kv(sqlx::query(self.q("SELECT param_key, param_value FROM params WHERE run_uuid = ? ORDER BY param_key"))
-                .bind(run_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?)?;
-        let tags = kv(sqlx::query(self.q("SELECT tag_key, tag_value FROM tags WHERE run_uuid = ? ORDER BY tag_key"))
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?)?;
-        let metrics = sqlx::query(self.q("SELECT metric_key, metric_value, is_nan, metric_timestamp, step FROM latest_metrics WHERE run_uuid = ? ORDER BY metric_key"))
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(Self::metric_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok(RunData { metrics, params, tags })
-    }
-
     /// Params, tags and latest metrics of many runs at once: a fixed number of queries per 500
     /// runs instead of three per run (a search page of thousands of runs stays fast).
     async fn runs_data(&self, ids: &[String]) -> Result<std::collections::HashMap<String, RunData>, MlflowError> {
@@ -668,7 +656,7 @@ impl SqlStore {
     /// An unknown run (404).
     pub async fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
         let info = self.run_info(run_id).await?;
-        let data = self.run_data(run_id).await?;
+        let data = self.runs_data(std::slice::from_ref(&info.run_id)).await?.remove(run_id).unwrap_or_default();
         let outputs = self.run_outputs(run_id).await?;
         let inputs = self.run_inputs(run_id).await?;
         Ok(Run { info, data, inputs, outputs })
@@ -1105,16 +1093,13 @@ async fn upsert_tag(
     key: &str,
     value: &str,
 ) -> Result<(), MlflowError> {
-    // One upsert statement: a delete-then-insert pair races with a concurrent writer.
-    let sql = match dialect {
-        Dialect::MySql => AssertSqlSafe(Cow::Borrowed(
-            "INSERT INTO tags (run_uuid, tag_key, tag_value) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE tag_value = VALUES(tag_value)",
-        )),
-        _ => dialect.sql(
-            "INSERT INTO tags (run_uuid, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-        ),
-    };
-    sqlx::query(sql).bind(run_id).bind(key).bind(value).execute(&mut **tx).await.map_err(db)?;
+    sqlx::query(dialect.upsert_kv("tags", "run_uuid", "tag_key", "tag_value"))
+        .bind(run_id)
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 

@@ -100,29 +100,23 @@ impl SqlStore {
     async fn model_json(&self, r: &AnyRow) -> Result<Value, MlflowError> {
         let id: String = r.try_get(0).map_err(db)?;
         let exp: i64 = r.try_get(1).map_err(db)?;
-        let kv = |rows: Vec<AnyRow>| -> Result<Vec<Value>, MlflowError> {
-            rows.iter()
-                .map(|r| {
-                    let k: String = r.try_get(0).map_err(db)?;
-                    let v: String = r.try_get(1).map_err(db)?;
-                    Ok(json!({"key": k, "value": v}))
-                })
-                .collect()
+        let as_json = |kv: Vec<KeyValue>| -> Vec<Value> {
+            kv.into_iter().map(|p| json!({"key": p.key, "value": p.value})).collect()
         };
-        let tags = kv(sqlx::query(
-            self.q("SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ? ORDER BY tag_key"),
-        )
-        .bind(&id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?)?;
-        let params = kv(sqlx::query(
-            self.q("SELECT param_key, param_value FROM logged_model_params WHERE model_id = ? ORDER BY param_key"),
-        )
-        .bind(&id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?)?;
+        let tags = as_json(
+            self.key_values(
+                "SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ? ORDER BY tag_key",
+                id.clone(),
+            )
+            .await?,
+        );
+        let params = as_json(
+            self.key_values(
+                "SELECT param_key, param_value FROM logged_model_params WHERE model_id = ? ORDER BY param_key",
+                id.clone(),
+            )
+            .await?,
+        );
         let s = |i: usize| -> Result<String, MlflowError> { r.try_get(i).map_err(db) };
         let mut info = json!({
             "model_id": id,
@@ -203,13 +197,7 @@ impl SqlStore {
         self.model_row(id).await?;
         let mut tx = self.write_tx().await?;
         for t in tags {
-            sqlx::query(self.q("DELETE FROM logged_model_tags WHERE model_id = ? AND tag_key = ?"))
-                .bind(id)
-                .bind(&t.key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            sqlx::query(self.q("INSERT INTO logged_model_tags (model_id, tag_key, tag_value) VALUES (?, ?, ?)"))
+            sqlx::query(self.dialect.upsert_kv("logged_model_tags", "model_id", "tag_key", "tag_value"))
                 .bind(id)
                 .bind(&t.key)
                 .bind(&t.value)
@@ -288,13 +276,7 @@ impl SqlStore {
         self.run_info(run_id).await?;
         let mut tx = self.write_tx().await?;
         for (model, step) in models {
-            sqlx::query(self.q("DELETE FROM run_model_outputs WHERE run_uuid = ? AND model_id = ?"))
-                .bind(run_id)
-                .bind(model)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            sqlx::query(self.q("INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?)"))
+            sqlx::query(self.dialect.upsert_kv("run_model_outputs", "run_uuid", "model_id", "step"))
                 .bind(run_id)
                 .bind(model)
                 .bind(*step)
