@@ -10,10 +10,12 @@ use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, Run, RunData, RunInfo, ViewType};
+use kv::{EXPERIMENT_TAGS, Owner, RUN_PARAMS, RUN_TAGS};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod inputs;
+mod kv;
 mod logged_models;
 pub use inputs::DatasetInput;
 pub use logged_models::NewLoggedModel;
@@ -59,19 +61,6 @@ impl Dialect {
     /// (placeholder lists, fixed clauses); user input is only ever bound, never spliced in.
     fn sql_dyn(self, q: &str) -> AssertSqlSafe<String> {
         AssertSqlSafe(if self == Self::Postgres { Self::number(q) } else { q.to_owned() })
-    }
-
-    /// Sets `value_col` for (`owner_col`, `key_col`) in a key/value table in one statement,
-    /// overwriting an existing value (a delete-then-insert pair races with a concurrent writer).
-    /// Bind owner, key, value. Table and column names are kiln's own constants.
-    fn upsert_kv(self, table: &str, owner_col: &str, key_col: &str, value_col: &str) -> AssertSqlSafe<String> {
-        let base = format!("INSERT INTO {table} ({owner_col}, {key_col}, {value_col}) VALUES (?, ?, ?)");
-        self.sql_dyn(&match self {
-            Self::MySql => format!("{base} ON DUPLICATE KEY UPDATE {value_col} = VALUES({value_col})"),
-            _ => {
-                format!("{base} ON CONFLICT ({owner_col}, {key_col}) DO UPDATE SET {value_col} = excluded.{value_col}")
-            }
-        })
     }
 
     /// An `INSERT … VALUES …` that does nothing when the key exists.
@@ -270,15 +259,7 @@ impl SqlStore {
                 .await
                 .map_err(db)?;
         }
-        for t in tags {
-            sqlx::query(self.q("INSERT INTO experiment_tags (experiment_id, tag_key, tag_value) VALUES (?, ?, ?)"))
-                .bind(id)
-                .bind(&t.key)
-                .bind(&t.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        EXPERIMENT_TAGS.upsert(&mut tx, self.dialect, Owner::Id(id), tags).await?;
         tx.commit().await.map_err(db)?;
         Ok(id.to_string())
     }
@@ -455,13 +436,7 @@ impl SqlStore {
         let n = Self::experiment_id(id)?;
         self.get_experiment(id).await?;
         let mut tx = self.write_tx().await?;
-        sqlx::query(self.dialect.upsert_kv("experiment_tags", "experiment_id", "tag_key", "tag_value"))
-            .bind(n)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        EXPERIMENT_TAGS.upsert(&mut tx, self.dialect, Owner::Id(n), std::slice::from_ref(tag)).await?;
         sqlx::query(self.q("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?"))
             .bind(now_ms())
             .bind(n)
@@ -539,15 +514,7 @@ impl SqlStore {
             .map_err(db)?;
         let mut all: Vec<KeyValue> = tags.iter().filter(|t| t.key != "mlflow.runName").cloned().collect();
         all.push(KeyValue { key: "mlflow.runName".into(), value: name });
-        for t in &all {
-            sqlx::query(self.q("INSERT INTO tags (run_uuid, tag_key, tag_value) VALUES (?, ?, ?)"))
-                .bind(&run_id)
-                .bind(&t.key)
-                .bind(&t.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        RUN_TAGS.upsert(&mut tx, self.dialect, Owner::Text(&run_id), &all).await?;
         tx.commit().await.map_err(db)?;
         self.get_run(&run_id).await
     }
@@ -689,7 +656,8 @@ impl SqlStore {
             .await
             .map_err(db)?;
         if let Some(name) = run_name.filter(|n| !n.is_empty()) {
-            upsert_tag(&mut tx, self.dialect, run_id, "mlflow.runName", name).await?;
+            let tag = KeyValue { key: "mlflow.runName".into(), value: name.to_owned() };
+            RUN_TAGS.upsert(&mut tx, self.dialect, Owner::Text(run_id), &[tag]).await?;
         }
         tx.commit().await.map_err(db)?;
         self.run_info(run_id).await
@@ -760,42 +728,23 @@ impl SqlStore {
             )));
         }
         let mut tx = self.write_tx().await?;
-        for p in params {
-            // Insert if absent, then compare: two requests logging the same param at once cannot
-            // both insert (a duplicate-key error), and a different value is caught either way.
-            sqlx::query(
-                self.dialect.insert_ignore("INSERT INTO params (run_uuid, param_key, param_value) VALUES (?, ?, ?)"),
-            )
-            .bind(run_id)
-            .bind(&p.key)
-            .bind(&p.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            let stored: String =
-                sqlx::query_scalar(self.q("SELECT param_value FROM params WHERE run_uuid = ? AND param_key = ?"))
-                    .bind(run_id)
-                    .bind(&p.key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            if stored != p.value {
-                return Err(MlflowError::invalid(format!(
-                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{stored}' for run ID='{run_id}'. Attempted logging new value '{}'.",
-                    p.key, p.value
-                )));
-            }
+        // Insert if absent, then compare: two requests logging the same param at once cannot
+        // both insert (a duplicate key), and a different value is caught either way.
+        if let Some((key, stored, given)) =
+            RUN_PARAMS.insert_once(&mut tx, self.dialect, Owner::Text(run_id), params).await?
+        {
+            return Err(MlflowError::invalid(format!(
+                "Changing param values is not allowed. Param with key='{key}' was already logged with value='{stored}' for run ID='{run_id}'. Attempted logging new value '{given}'."
+            )));
         }
-        for t in tags {
-            upsert_tag(&mut tx, self.dialect, run_id, &t.key, &t.value).await?;
-            if t.key == "mlflow.runName" {
-                sqlx::query(self.q("UPDATE runs SET name = ? WHERE run_uuid = ?"))
-                    .bind(&t.value)
-                    .bind(run_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+        RUN_TAGS.upsert(&mut tx, self.dialect, Owner::Text(run_id), tags).await?;
+        if let Some(name) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
+            sqlx::query(self.q("UPDATE runs SET name = ? WHERE run_uuid = ?"))
+                .bind(&name.value)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         if !metrics.is_empty() {
             // One multi-row insert per chunk (not a statement per point); 100 rows × 6 values
@@ -1084,23 +1033,6 @@ fn newer(a: &Metric, b: &Metric) -> bool {
 /// sqlx's `Any` driver cannot read SQLite booleans.
 fn stored_value(v: f64) -> (f64, i64) {
     if v.is_nan() { (0.0, 1) } else { (v.clamp(-MAX_DOUBLE, MAX_DOUBLE), 0) }
-}
-
-async fn upsert_tag(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    dialect: Dialect,
-    run_id: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), MlflowError> {
-    sqlx::query(dialect.upsert_kv("tags", "run_uuid", "tag_key", "tag_value"))
-        .bind(run_id)
-        .bind(key)
-        .bind(value)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
 }
 
 /// The sqlx URL for an MLflow-style backend store URI.

@@ -7,7 +7,12 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::kv::{MODEL_PARAMS, MODEL_TAGS, OnConflict, Owner};
 use crate::{Page, SqlStore, bind, db, decode_token, encode_token, now_ms, search, validate};
+
+/// A run's output models, upserted like a key/value pair (the value is the step).
+const RUN_OUTPUTS: crate::kv::KvTable =
+    crate::kv::KvTable { table: "run_model_outputs", owner: "run_uuid", key: "model_id", value: "step" };
 
 const STATUSES: [&str; 3] = ["LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"];
 
@@ -64,24 +69,9 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        for p in m.params {
-            sqlx::query(self.q("INSERT INTO logged_model_params (model_id, param_key, param_value) VALUES (?, ?, ?)"))
-                .bind(&id)
-                .bind(&p.key)
-                .bind(&p.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        for t in m.tags {
-            sqlx::query(self.q("INSERT INTO logged_model_tags (model_id, tag_key, tag_value) VALUES (?, ?, ?)"))
-                .bind(&id)
-                .bind(&t.key)
-                .bind(&t.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        // A new model: its params cannot conflict with anything stored.
+        MODEL_PARAMS.insert_once(&mut tx, self.dialect, Owner::Text(&id), m.params).await?;
+        MODEL_TAGS.upsert(&mut tx, self.dialect, Owner::Text(&id), m.tags).await?;
         tx.commit().await.map_err(db)?;
         self.get_logged_model(&id).await
     }
@@ -196,15 +186,7 @@ impl SqlStore {
         }
         self.model_row(id).await?;
         let mut tx = self.write_tx().await?;
-        for t in tags {
-            sqlx::query(self.dialect.upsert_kv("logged_model_tags", "model_id", "tag_key", "tag_value"))
-                .bind(id)
-                .bind(&t.key)
-                .bind(&t.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        MODEL_TAGS.upsert(&mut tx, self.dialect, Owner::Text(id), tags).await?;
         tx.commit().await.map_err(db)?;
         self.get_logged_model(id).await
     }
@@ -235,35 +217,11 @@ impl SqlStore {
         }
         self.model_row(id).await?;
         let mut tx = self.write_tx().await?;
-        for p in params {
-            let old: Option<String> = sqlx::query_scalar(
-                self.q("SELECT param_value FROM logged_model_params WHERE model_id = ? AND param_key = ?"),
-            )
-            .bind(id)
-            .bind(&p.key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            match old {
-                Some(v) if v == p.value => {}
-                Some(v) => {
-                    return Err(MlflowError::invalid(format!(
-                        "Changing param values is not allowed. Param '{}' of model '{id}' is '{v}'",
-                        p.key
-                    )));
-                }
-                None => {
-                    sqlx::query(
-                        self.q("INSERT INTO logged_model_params (model_id, param_key, param_value) VALUES (?, ?, ?)"),
-                    )
-                    .bind(id)
-                    .bind(&p.key)
-                    .bind(&p.value)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
+        if let Some((key, stored, _)) = MODEL_PARAMS.insert_once(&mut tx, self.dialect, Owner::Text(id), params).await?
+        {
+            return Err(MlflowError::invalid(format!(
+                "Changing param values is not allowed. Param '{key}' of model '{id}' is '{stored}'"
+            )));
         }
         tx.commit().await.map_err(db)
     }
@@ -276,7 +234,7 @@ impl SqlStore {
         self.run_info(run_id).await?;
         let mut tx = self.write_tx().await?;
         for (model, step) in models {
-            sqlx::query(self.dialect.upsert_kv("run_model_outputs", "run_uuid", "model_id", "step"))
+            sqlx::query(self.dialect.kv_insert(RUN_OUTPUTS, 1, OnConflict::Overwrite))
                 .bind(run_id)
                 .bind(model)
                 .bind(*step)
