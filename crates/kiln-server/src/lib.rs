@@ -776,11 +776,17 @@ pub struct ServerOptions {
     pub port: u16,
 }
 
-/// Opens the store, listens, and serves until Ctrl-C or SIGTERM. `on_ready` gets the address.
+/// Opens the store, listens, and serves until `shutdown` completes (the binary passes
+/// `kiln_serve::server::shutdown_signal`: SIGTERM or Ctrl-C), then finishes in-flight requests.
+/// `on_ready` gets the address.
 ///
 /// # Errors
 /// The store cannot be opened or the address bound.
-pub fn run(options: &ServerOptions, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<(), ServerError> {
+pub fn run(
+    options: &ServerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), ServerError> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServerError::Runtime)?;
     rt.block_on(async {
         let store = SqlStore::open(&options.backend_store_uri, &options.artifact_root).await?;
@@ -793,30 +799,8 @@ pub fn run(options: &ServerOptions, on_ready: impl FnOnce(std::net::SocketAddr))
         let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         on_ready(local);
         axum::serve(listener, router(Arc::new(AppState { store, artifacts })))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServerError::Serve)
     })
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -36,7 +36,8 @@ pub fn run(args: &ServerArgs, out: Output) -> anyhow::Result<()> {
         port: args.port,
     };
     let quiet = out.quiet;
-    kiln_server::run(&options, |addr| {
+    // The same SIGTERM/Ctrl-C handling `kiln serve` uses.
+    kiln_server::run(&options, kiln_serve::server::shutdown_signal(), |addr| {
         if !quiet {
             #[allow(clippy::print_stderr)]
             {
