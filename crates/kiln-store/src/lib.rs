@@ -365,11 +365,34 @@ impl SqlStore {
         }
         let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
         let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
-            let mut e = Self::experiment_from_row(r)?;
-            e.tags = self.experiment_tags(Self::experiment_id(&e.experiment_id)?).await?;
-            items.push(e);
+        let mut items = rows
+            .iter()
+            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
+            .map(Self::experiment_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The page's tags in one query per 500 experiments, not one per experiment.
+        let ids: Vec<i64> = items.iter().filter_map(|e| e.experiment_id.parse().ok()).collect();
+        let mut tags: std::collections::HashMap<i64, Vec<KeyValue>> = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT experiment_id, tag_key, tag_value FROM experiment_tags WHERE experiment_id IN ({marks}) ORDER BY experiment_id, tag_key"
+            );
+            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+                let id: i64 = r.try_get(0).map_err(db)?;
+                tags.entry(id)
+                    .or_default()
+                    .push(KeyValue { key: r.try_get(1).map_err(db)?, value: r.try_get(2).map_err(db)? });
+            }
+        }
+        for e in &mut items {
+            if let Some(t) = e.experiment_id.parse().ok().and_then(|id: i64| tags.remove(&id)) {
+                e.tags = t;
+            }
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
     }
@@ -516,7 +539,25 @@ impl SqlStore {
         all.push(KeyValue { key: "mlflow.runName".into(), value: name });
         RUN_TAGS.upsert(&mut tx, self.dialect, Owner::Text(&run_id), &all).await?;
         tx.commit().await.map_err(db)?;
-        self.get_run(&run_id).await
+        // Everything about the new run is known here; reading it back would cost six queries.
+        // As stored: one value per key (the last given), sorted by key.
+        all.reverse();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.dedup_by(|a, b| a.key == b.key);
+        let info = RunInfo {
+            run_uuid: run_id.clone(),
+            run_id,
+            run_name: all.iter().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone()).unwrap_or_default(),
+            experiment_id: exp.experiment_id,
+            user_id: user_id.to_owned(),
+            status: "RUNNING".to_owned(),
+            start_time: start,
+            end_time: None,
+            artifact_uri,
+            lifecycle_stage: "active".to_owned(),
+        };
+        let data = RunData { metrics: Vec::new(), params: Vec::new(), tags: all };
+        Ok(Run { info, data, inputs: serde_json::json!({}), outputs: serde_json::Value::Null })
     }
 
     async fn run_info(&self, run_id: &str) -> Result<RunInfo, MlflowError> {
