@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the private Python venv holding the real clients the tests drive (the
-# pinned `mlflow`), and prints its python. Reused while tests/python/requirements.txt is
-# unchanged. Location: $KILN_TEST_VENV, else ${XDG_CACHE_HOME:-$HOME/.cache}/kiln/test-venv.
+# Creates (or reuses) the private Python venv holding the real components the tests drive (the
+# pinned `mlflow` client, the moto S3 server), and prints its python. Reused while
+# tests/python/requirements.txt is unchanged. Location: $KILN_TEST_VENV, else ${XDG_CACHE_HOME:-$HOME/.cache}/kiln/test-venv.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 req="$root/tests/python/requirements.txt"

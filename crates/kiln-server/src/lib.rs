@@ -31,12 +31,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Shared by every request.
 pub struct AppState {
     pub store: SqlStore,
-    pub artifacts: artifacts::ArtifactStore,
-}
-
-/// Nanoseconds of the clock, for temp names.
-fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    pub artifacts: kiln_artifacts::ArtifactStore,
 }
 
 /// An MLflow error as an HTTP answer.
@@ -740,6 +735,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_api())
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
+        .route("/get-artifact", get(artifacts::run_artifact))
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { MLFLOW_VERSION }))
         .fallback(not_found)
@@ -759,8 +755,8 @@ pub enum ServerError {
     },
     #[error("cannot start the server runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot open the artifacts destination")]
-    Artifacts(#[source] std::io::Error),
+    #[error(transparent)]
+    Artifacts(#[from] kiln_artifacts::OpenError),
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),
 }
@@ -770,7 +766,7 @@ pub enum ServerError {
 pub struct ServerOptions {
     pub backend_store_uri: String,
     pub artifact_root: String,
-    /// Where proxied artifacts are kept: a local directory (S3 comes later).
+    /// Where proxied artifacts are kept: a directory, `file:///dir` or `s3://bucket/prefix`.
     pub artifacts_destination: String,
     pub host: String,
     pub port: u16,
@@ -790,8 +786,7 @@ pub fn run(
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServerError::Runtime)?;
     rt.block_on(async {
         let store = SqlStore::open(&options.backend_store_uri, &options.artifact_root).await?;
-        let artifacts =
-            artifacts::ArtifactStore::open(&options.artifacts_destination).map_err(ServerError::Artifacts)?;
+        let artifacts = kiln_artifacts::ArtifactStore::open(&options.artifacts_destination)?;
         let addr = format!("{}:{}", options.host, options.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

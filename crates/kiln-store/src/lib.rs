@@ -1022,8 +1022,54 @@ const MIGRATIONS: [(i64, [&str; 3]); 3] = [
     ),
 ];
 
+/// Key of the PostgreSQL advisory lock (and name of MySQL's named lock) that serialises
+/// migrations of one database ("kiln" in ASCII, then 1).
+const MIGRATION_LOCK_KEY: i64 = 0x6b69_6c6e_0001;
+const MIGRATION_LOCK_NAME: &str = "kiln_schema_migration";
+
+/// Brings the schema up to date. Replicas started together against one database must not both
+/// apply a migration: PostgreSQL and MySQL take a session lock (advisory / named) around the
+/// whole run; SQLite applies each migration inside `BEGIN IMMEDIATE`, which already excludes
+/// other writers, and every dialect re-checks `kiln_schema` inside the migration's transaction.
 async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
+    match dialect {
+        Dialect::Postgres => {
+            sqlx::query(AssertSqlSafe(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Dialect::MySql => {
+            let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT CAST(GET_LOCK('{MIGRATION_LOCK_NAME}', 300) AS SIGNED)"
+            )))
+            .fetch_one(&mut *conn)
+            .await?;
+            if got != Some(1) {
+                return Err(sqlx::Error::Protocol(
+                    "timed out after 300 s waiting for another server's schema migration".into(),
+                ));
+            }
+        }
+        Dialect::Sqlite => {}
+    }
+    let result = apply_migrations(&mut conn, dialect).await;
+    let unlock = match dialect {
+        Dialect::Postgres => format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+        Dialect::MySql => format!("SELECT RELEASE_LOCK('{MIGRATION_LOCK_NAME}')"),
+        Dialect::Sqlite => String::new(),
+    };
+    if !unlock.is_empty()
+        && let Err(e) = sqlx::query(AssertSqlSafe(unlock)).execute(&mut *conn).await
+    {
+        // The lock is the session's: closing the connection releases it.
+        tracing::warn!(error = %e, "cannot release the migration lock; closing the connection");
+        let _ = conn.close().await;
+    }
+    result
+}
+
+async fn apply_migrations(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> Result<(), sqlx::Error> {
     sqlx::query("CREATE TABLE IF NOT EXISTS kiln_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .execute(&mut *conn)
         .await?;
@@ -1037,7 +1083,19 @@ async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::Error> {
             Dialect::Postgres => files[1],
             Dialect::MySql => files[2],
         };
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = if dialect == Dialect::Sqlite {
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+        } else {
+            sqlx::Connection::begin(&mut *conn).await?
+        };
+        // Another process may have applied it since the read above (SQLite has no session lock).
+        let done: Option<i64> = sqlx::query_scalar(dialect.sql("SELECT version FROM kiln_schema WHERE version = ?"))
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
         for stmt in statements(file) {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }

@@ -16,7 +16,9 @@ pub struct ServerArgs {
     /// The artifact root new experiments get (`<root>/<experiment id>`).
     #[arg(long, env = "KILN_DEFAULT_ARTIFACT_ROOT", default_value = "mlflow-artifacts:")]
     default_artifact_root: String,
-    /// Where uploaded artifacts are kept (the `mlflow-artifacts` proxy): a local directory.
+    /// Where uploaded artifacts are kept (the `mlflow-artifacts` proxy): a local directory,
+    /// file:///abs/dir, or s3://bucket/prefix (credentials and endpoint from AWS_* and
+    /// MLFLOW_S3_ENDPOINT_URL).
     #[arg(long, env = "KILN_ARTIFACTS_DESTINATION", default_value = "mlartifacts")]
     artifacts_destination: String,
     /// Address to listen on.

@@ -11,16 +11,21 @@ fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-/// Runs the mlflow client scenario against a `kiln server` on `uri`.
+/// Runs the mlflow client scenario against a `kiln server` on `uri`, artifacts on local disk.
 fn scenario(uri: &str) {
-    let Some(python) = test_python() else { return };
     let artifacts = tempfile::tempdir().unwrap();
-    let s = Server::spawn(
-        kiln()
-            .args(["server", "--port", "0", "--backend-store-uri", uri])
-            .arg("--artifacts-destination")
-            .arg(artifacts.path()),
-    );
+    scenario_with(uri, &artifacts.path().to_string_lossy(), &[]);
+}
+
+/// The mlflow client scenario against a `kiln server` on `uri` keeping artifacts at `dest`,
+/// started with `env` (e.g. an S3 endpoint and credentials: the client itself gets none, it
+/// goes through the server's artifact proxy).
+pub(crate) fn scenario_with(uri: &str, dest: &str, env: &[(&str, String)]) {
+    let Some(python) = test_python() else { return };
+    let mut cmd = kiln();
+    cmd.args(["server", "--port", "0", "--backend-store-uri", uri, "--artifacts-destination", dest]);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let s = Server::spawn(&mut cmd);
     let script = repo().join("tests/python/mlflow_tracking_client.py");
     let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
     assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
@@ -123,22 +128,39 @@ fn the_official_mlflow_client_on_sqlite() {
     scenario(&format!("sqlite:///{}", dir.path().join("mlflow.db").display()));
 }
 
+fn psql(stmt: &str) -> Command {
+    let mut c = Command::new("psql");
+    c.args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1", "-c", stmt]);
+    c
+}
+
+/// A fresh database on the machine's PostgreSQL, dropped (connections and all) when dropped.
+pub(crate) struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    /// `None` when PostgreSQL is unreachable (skipped; a failure under CI).
+    pub(crate) fn create() -> Option<Self> {
+        let name = fresh_name();
+        sql(&mut psql(&format!("CREATE DATABASE {name}")), "PostgreSQL at 127.0.0.1:5432").then_some(Self { name })
+    }
+
+    pub(crate) fn uri(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = psql(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).output();
+    }
+}
+
 #[test]
 fn the_official_mlflow_client_on_postgresql() {
-    let db = fresh_name();
-    let psql = |stmt: &str| {
-        let mut c = Command::new("psql");
-        c.args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1", "-c", stmt]);
-        c
-    };
-    if !sql(&mut psql(&format!("CREATE DATABASE {db}")), "PostgreSQL at 127.0.0.1:5432") {
-        return;
-    }
-    let result = std::panic::catch_unwind(|| scenario(&format!("postgresql://postgres@127.0.0.1:5432/{db}")));
-    sql(&mut psql(&format!("DROP DATABASE {db} WITH (FORCE)")), "dropping the test database");
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    let Some(db) = PgDatabase::create() else { return };
+    scenario(&db.uri());
 }
 
 #[test]
@@ -243,36 +265,77 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
 /// CVE for is a 400, nothing is written or read outside, and a planted symlink leads nowhere.
 #[test]
 fn artifact_paths_cannot_escape_the_store() {
-    use crate::serve::raw;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("artifacts");
     let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
     let s = Server::spawn(
         kiln().args(["server", "--port", "0", "--backend-store-uri", &uri]).arg("--artifacts-destination").arg(&store),
     );
-    let req = |method: &str, path: &str, body: &str| {
-        raw(
-            &s.addr,
-            format!(
-                "{method} /api/2.0/mlflow-artifacts/artifacts{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
+    artifact_proxy_checks(&s);
+    assert!(!dir.path().join("escape.txt").exists() && !std::path::Path::new("/etc/escape.txt").exists());
+    assert!(store.join("1/r/artifacts/ok.txt").exists());
+    let req = |method: &str, path: &str, body: &str| artifact_request(&s, method, path, body);
+    // A symlink planted inside the store that points outside it is refused, not followed.
+    let outside = dir.path().join("secret.txt");
+    std::fs::write(&outside, "secret").unwrap();
+    std::os::unix::fs::symlink(dir.path(), store.join("link")).unwrap();
+    let answer = req("GET", "/link/secret.txt", "");
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && !answer.contains("secret\r") && !answer.ends_with("secret"),
+        "{answer}"
+    );
+    assert!(req("PUT", "/link/planted.txt", "x").starts_with("HTTP/1.1 400"));
+    assert!(!dir.path().join("planted.txt").exists());
+    assert!(req("DELETE", "/1/r/artifacts/ok.txt", "").starts_with("HTTP/1.1 200"));
+    assert!(!store.join("1/r/artifacts/ok.txt").exists());
+    // No temp file of the interrupted upload is left behind.
+    let left: Vec<_> =
+        std::fs::read_dir(store.join("1/r/artifacts")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// One raw HTTP/1.1 request to the artifact proxy (raw, so that encoded traversal reaches the
+/// server exactly as written).
+pub(crate) fn artifact_request(s: &Server, method: &str, path: &str, body: &str) -> String {
+    crate::serve::raw(
+        &s.addr,
+        format!(
+            "{method} /api/2.0/mlflow-artifacts/artifacts{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
-    };
-    // A normal upload, download, listing and delete.
+        .as_bytes(),
+    )
+}
+
+/// What the artifact proxy must do on any destination: upload, download with safe headers, list,
+/// 400 for a directory, 404 for a missing file, every traversal class refused, an upload cut off
+/// mid-body stored nowhere, directory delete. Leaves `1/r/artifacts/ok.txt` in place.
+pub(crate) fn artifact_proxy_checks(s: &Server) {
+    let req = |method: &str, path: &str, body: &str| artifact_request(s, method, path, body);
     assert!(req("PUT", "/1/r/artifacts/ok.txt", "fine").starts_with("HTTP/1.1 200"));
     let got = req("GET", "/1/r/artifacts/ok.txt", "");
     assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("fine"), "{got}");
     assert!(got.to_ascii_lowercase().contains("content-disposition: attachment; filename=\"ok.txt\""), "{got}");
     assert!(got.to_ascii_lowercase().contains("x-content-type-options: nosniff"), "{got}");
-    let listed = raw(
-        &s.addr,
-        b"GET /api/2.0/mlflow-artifacts/artifacts?path=1/r/artifacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert!(listed.contains(r#"{"files":[{"file_size":4,"is_dir":false,"path":"ok.txt"}]}"#), "{listed}");
+    let list = |dir: &str| {
+        crate::serve::raw(
+            &s.addr,
+            format!(
+                "GET /api/2.0/mlflow-artifacts/artifacts?path={dir} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    assert!(list("1/r/artifacts").contains(r#"{"files":[{"file_size":4,"is_dir":false,"path":"ok.txt"}]}"#));
     assert!(req("GET", "/1/r/artifacts", "").starts_with("HTTP/1.1 400"), "a directory is not a file");
     assert!(req("GET", "/1/r/artifacts/missing.txt", "").starts_with("HTTP/1.1 404"));
+    // A directory with files is deleted as a tree.
+    assert!(req("PUT", "/1/r/artifacts/sub/a.txt", "a").starts_with("HTTP/1.1 200"));
+    assert!(req("PUT", "/1/r/artifacts/sub/deeper/b.txt", "b").starts_with("HTTP/1.1 200"));
+    assert!(list("1/r/artifacts/sub").contains(r#"{"is_dir":true,"path":"deeper"}"#));
+    assert!(req("DELETE", "/1/r/artifacts/sub", "").starts_with("HTTP/1.1 200"));
+    assert!(req("GET", "/1/r/artifacts/sub/deeper/b.txt", "").starts_with("HTTP/1.1 404"));
+    assert!(req("DELETE", "/1/r/artifacts/sub", "").starts_with("HTTP/1.1 404"));
     // Every traversal class, for writes and reads.
     for path in [
         "/../../escape.txt",
@@ -290,23 +353,24 @@ fn artifact_paths_cannot_escape_the_store() {
                 answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 404"),
                 "{method} {path}: {answer}"
             );
-            assert!(!answer.starts_with("HTTP/1.1 200"), "{method} {path}: {answer}");
         }
     }
-    assert!(!dir.path().join("escape.txt").exists() && !std::path::Path::new("/etc/escape.txt").exists());
-    // A symlink planted inside the store that points outside it is refused, not followed.
-    let outside = dir.path().join("secret.txt");
-    std::fs::write(&outside, "secret").unwrap();
-    std::os::unix::fs::symlink(dir.path(), store.join("link")).unwrap();
-    let answer = req("GET", "/link/secret.txt", "");
-    assert!(
-        answer.starts_with("HTTP/1.1 400") && !answer.contains("secret\r") && !answer.ends_with("secret"),
-        "{answer}"
-    );
-    assert!(req("PUT", "/link/planted.txt", "x").starts_with("HTTP/1.1 400"));
-    assert!(!dir.path().join("planted.txt").exists());
-    assert!(req("DELETE", "/1/r/artifacts/ok.txt", "").starts_with("HTTP/1.1 200"));
-    assert!(!store.join("1/r/artifacts/ok.txt").exists());
+    // An upload whose client dies after 9 MiB of a promised 20 (past one S3 part) stores nothing.
+    {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+        let head = format!(
+            "PUT /api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            20 << 20
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        c.write_all(&vec![7u8; 9 << 20]).unwrap();
+        drop(c);
+    }
+    // The server notices the cut connection asynchronously.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(req("GET", "/1/r/artifacts/cut.bin", "").starts_with("HTTP/1.1 404"));
+    assert!(!list("1/r/artifacts").contains("cut.bin"));
 }
 
 /// `kiln train --tracking-uri` logs its run to `kiln server`: params, metrics, the bundle and
