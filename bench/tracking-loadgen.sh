@@ -6,7 +6,7 @@
 # calls/s on this machine; this generator does not (its own ceiling, against a bare server that
 # does no work, is the table's last column). See bench/README.md.
 #
-#   bench/tracking-loadgen.sh                      # kiln (fresh SQLite) and mlflow now (~15 min)
+#   bench/tracking-loadgen.sh                      # kiln (fresh SQLite) and mlflow now (~16 min)
 #   bench/tracking-loadgen.sh --backend postgres   # kiln on a fresh PostgreSQL database (mysql: MariaDB)
 #   bench/tracking-loadgen.sh --no-peer --baseline OLD/results/mlflow-w1.json --baseline OLD/results/mlflow-default.json
 #
@@ -178,13 +178,14 @@ if [ "$peer" = 1 ]; then
 fi
 
 # The same flags for every server (the peer adds only where its search set lives and how many
-# runs its rate samples create). The caps keep mlflow's share of the sitting near 12 minutes;
-# kiln hits none of them.
-reps=3 lm_calls=20000 search_calls=30 sample_s=15 batch_s=60 latency_s=120
+# runs its rate samples create). The caps keep mlflow's share of the sitting near 13 minutes.
+# The warm-up: mlflow answers its first few hundred calls after start 2-3x slower than later ones
+# (runs/create ~13/s, then ~40/s here), which phase a would otherwise measure.
+reps=3 lm_calls=20000 search_calls=30 sample_s=10 batch_s=60 latency_s=120 warmup=200
 LG=(--connections "$connections" --runs "$runs" --duration "$duration" --chunks 5 --reps "$reps"
     --log-metric-calls "$lm_calls" --history-points 100000 --search-calls "$search_calls"
     --max-sample-s "$sample_s" --max-batch-s "$batch_s" --max-latency-s "$latency_s" --timeout-s 300
-    --seed 42 "${extra[@]}")
+    --warmup "$warmup" --seed 42 "${extra[@]}")
 declare -A lg_status=()
 # loadgen LABEL ARGS...: one sitting against the server just started (srv_url, srv_pid); its exit status is kept (3: failed
 # calls or wrong answers, said in the JSON and the table), the script goes on.
@@ -299,7 +300,7 @@ else
 fi
 sizes_note="Sizes: $connections connections; search set $runs runs (kiln: created over HTTP by phases a/a2, whose samples are its rates"
 [ "$peer" = 1 ] && sizes_note+="; mlflow: written in-process by mlflow's own store code (loadgen/fill_mlflow.py), its a/a2 rates from $peer_rate_runs runs created over HTTP"
-sizes_note+="); (a), (a2) 5 samples; (b) $reps × $lm_calls calls; (c) $reps × 100 calls of 1,000 points; (d) $search_calls first pages + $(( search_calls / 3 > 3 ? search_calls / 3 : 3 )) walks of all pages; (e) $(( reps > 3 ? reps : 3 )) reads; (w) $connections writers × $duration s; each rate sample capped at $sample_s s (c: $batch_s s), each latency loop at $latency_s s${extra[*]:+; then: ${extra[*]} (the later flag wins)}. Rates: median of the samples; times: p50/p99 of the calls (nearest rank)."
+sizes_note+="); a warm-up of $warmup unmeasured rounds (runs/create, log-batch, log-metric) first; (a), (a2) 5 samples; (b) $reps × $lm_calls calls; (c) $reps × 100 calls of 1,000 points; (d) $search_calls first pages + $(( search_calls / 3 > 3 ? search_calls / 3 : 3 )) walks of all pages; (e) $(( reps > 3 ? reps : 3 )) reads; (w) $connections writers × $duration s; each rate sample capped at $sample_s s (c: $batch_s s), each latency loop at $latency_s s${extra[*]:+; then: ${extra[*]} (the later flag wins)}. Rates: median of the samples; times: p50/p99 of the calls (nearest rank)."
 log "done in $(( $(date +%s) - t_start )) s; results in ${run#"$root"/}"
 {
   echo "kiln server ($backend, $store_desc) vs mlflow server: $(date +%F), $(nproc) CPUs, the Rust load generator (bench/tracking/loadgen)."

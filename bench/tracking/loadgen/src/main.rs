@@ -77,6 +77,9 @@ Flags:
   --timeout-s S            one request's limit (default 300)
   --pid PID                the server's pid: report the RSS of it and its descendants
   --seed S                 seed of the search set's random acc/loss values (default 42)
+  --warmup N               before phase a, N unmeasured rounds of runs/create, small log-batch
+                           and log-metric (default 0): mlflow server answers its first few hundred
+                           calls 2-3x slower than later ones, and phase a would measure that
   --phases LIST            comma list of a,a2,b,c,d,e,w (default all)
 ";
 
@@ -101,6 +104,7 @@ struct Opts {
     timeout_s: f64,
     pid: Option<u32>,
     seed: u64,
+    warmup: usize,
     phases: HashSet<String>,
 }
 
@@ -158,6 +162,7 @@ fn parse_opts(args: Vec<String>) -> Opts {
         timeout_s: 300.0,
         pid: None,
         seed: 42,
+        warmup: 0,
         phases: PHASES.iter().map(|s| s.to_string()).collect(),
     };
     for (k, v) in pairs(args) {
@@ -182,6 +187,7 @@ fn parse_opts(args: Vec<String>) -> Opts {
             "--timeout-s" => o.timeout_s = num(&k, &v),
             "--pid" => o.pid = Some(num(&k, &v)),
             "--seed" => o.seed = num(&k, &v),
+            "--warmup" => o.warmup = num(&k, &v),
             "--phases" => {
                 o.phases = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 if let Some(bad) = o.phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
@@ -380,6 +386,9 @@ impl Sitting {
         let (runs, rate_runs) = (self.o.runs, self.o.rate_runs);
         let rows = Arc::new(search_set(runs.max(rate_runs.unwrap_or(0)), self.o.seed));
         let exp_misc = self.new_exp("bench-misc").await?;
+        if self.o.warmup > 0 {
+            self.warmup().await?;
+        }
 
         // (a) runs/create, in chunks: each chunk one sample.
         let (exp_a, n_a) = match self.o.search_experiment {
@@ -571,6 +580,58 @@ impl Sitting {
         if self.has("w") {
             self.writers(&exp_misc).await?;
         }
+        Ok(())
+    }
+
+    /// Unmeasured calls before phase a, in a experiment of their own: a server that warms up
+    /// (Python's lazy imports, SQLAlchemy's statement cache) is measured warm, like one that
+    /// has been up a while. The same for every server, since every server gets the same flags.
+    async fn warmup(&mut self) -> Result<(), String> {
+        let n = self.o.warmup;
+        eprintln!("(warm-up) {n} rounds of runs/create, small log-batch, log-metric: not measured");
+        let exp = self.new_exp("bench-warmup").await?;
+        let errs = ErrLog::new();
+        let t = Instant::now();
+        let ids: Arc<Vec<OnceLock<String>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
+        let make: MakeReq = Arc::new(move |i, _| {
+            Req::post(
+                &api("runs/create"),
+                &json!({"experiment_id": exp, "start_time": now_ms(), "run_name": format!("w{i}")}),
+            )
+        });
+        let ids2 = ids.clone();
+        let on_ok: OnOk = Arc::new(move |i, body| {
+            let id = run_id_of(&parse(body)?)?;
+            ids2[i].set(id).map_err(|_| "run created twice".to_string())
+        });
+        let cap = self.o.max_sample_s * 4.0;
+        self.pool.run(n, cap, make, Some(on_ok), &errs).await;
+        let created: Arc<Vec<String>> = Arc::new(ids.iter().filter_map(|i| i.get().cloned()).collect());
+        let c = created.clone();
+        let make: MakeReq = Arc::new(move |i, _| {
+            let ts = now_ms();
+            Req::post(
+                &api("runs/log-batch"),
+                &json!({"run_id": c[i], "params": [{"key": "model", "value": "rf"}],
+                        "metrics": [{"key": "acc", "value": 0.5, "timestamp": ts, "step": 0}],
+                        "tags": [{"key": "team", "value": "warm-up"}]}),
+            )
+        });
+        self.pool.run(created.len(), cap, make, None, &errs).await;
+        let c = created.clone();
+        let make: MakeReq = Arc::new(move |i, _| {
+            Req::post(
+                &api("runs/log-metric"),
+                &json!({"run_id": c[i], "key": "m", "value": 1.0, "timestamp": now_ms(), "step": 1}),
+            )
+        });
+        self.pool.run(created.len(), cap, make, None, &errs).await;
+        self.rep.note(format!(
+            "warm-up: {} of {n} rounds in {:.1} s, not measured",
+            created.len(),
+            t.elapsed().as_secs_f64()
+        ));
+        self.errs("warm-up", &errs);
         Ok(())
     }
 
@@ -895,7 +956,7 @@ async fn bench(o: Opts) -> i32 {
         "log_metric_calls": o.log_metric_calls, "history_points": o.history_points,
         "search_calls": o.search_calls, "duration_s": o.duration_s, "max_sample_s": o.max_sample_s,
         "max_batch_s": o.max_batch_s, "max_latency_s": o.max_latency_s, "timeout_s": o.timeout_s,
-        "seed": o.seed, "phases": phases,
+        "seed": o.seed, "warmup": o.warmup, "phases": phases,
     });
     let rep = Report::new(&o.label, &target.url, env);
     let suffix = format!("{}-{}", now_ms(), std::process::id());
