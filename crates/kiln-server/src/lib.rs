@@ -1,5 +1,5 @@
 //! kiln-server: MLflow's tracking REST API (`/api/2.0/mlflow/…`, also under `/ajax-api/…`) over
-//! [`kiln_store::SqlStore`], so the official `mlflow` client works unchanged.
+//! the [`kiln_store::Store`] trait, so the official `mlflow` client works unchanged.
 //!
 //! Request bodies and query strings are read into typed structs; a wrong type or a missing
 //! required field is 400 `INVALID_PARAMETER_VALUE`, never a 5xx (the client retries 5xx for
@@ -15,7 +15,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use kiln_store::SqlStore;
+use kiln_store::{SqlStore, Store};
 use kiln_wire::{ErrorCode, KeyValue, Metric, MlflowError, ViewType};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +30,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Shared by every request.
 pub struct AppState {
-    pub store: SqlStore,
+    pub store: Box<dyn Store>,
     pub artifacts: kiln_artifacts::ArtifactStore,
 }
 
@@ -793,7 +793,7 @@ pub fn run(
             .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
         let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         on_ready(local);
-        axum::serve(listener, router(Arc::new(AppState { store, artifacts })))
+        axum::serve(listener, router(Arc::new(AppState { store: Box::new(store), artifacts })))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServerError::Serve)

@@ -78,7 +78,7 @@ impl Dialect {
 impl KvTable {
     async fn insert(
         self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut sqlx::AnyConnection,
         dialect: Dialect,
         owner: Owner<'_>,
         items: &[&KeyValue],
@@ -89,7 +89,7 @@ impl KvTable {
             for kv in chunk {
                 q = bind_owner(q, owner).bind(kv.key.clone()).bind(kv.value.clone());
             }
-            q.execute(&mut **tx).await.map_err(db)?;
+            q.execute(&mut *tx).await.map_err(db)?;
         }
         Ok(())
     }
@@ -98,7 +98,7 @@ impl KvTable {
     /// touching a row twice).
     pub(crate) async fn upsert(
         self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut sqlx::AnyConnection,
         dialect: Dialect,
         owner: Owner<'_>,
         items: &[KeyValue],
@@ -116,7 +116,7 @@ impl KvTable {
     /// pair whose stored value differs from the one given, as (key, stored, given).
     pub(crate) async fn insert_once(
         self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut sqlx::AnyConnection,
         dialect: Dialect,
         owner: Owner<'_>,
         items: &[KeyValue],
@@ -134,7 +134,7 @@ impl KvTable {
             for kv in chunk {
                 q = q.bind(kv.key.clone());
             }
-            for r in q.fetch_all(&mut **tx).await.map_err(db)? {
+            for r in q.fetch_all(&mut *tx).await.map_err(db)? {
                 stored.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
             }
         }

@@ -21,6 +21,8 @@ pub use inputs::DatasetInput;
 pub use logged_models::NewLoggedModel;
 mod names;
 pub mod search;
+mod store;
+pub use store::{Store, StoreFuture};
 pub mod validate;
 
 /// Errors opening a store (request-level problems are [`MlflowError`]s).
@@ -125,8 +127,40 @@ const MAX_DOUBLE: f64 = f64::MAX;
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: one write transaction at a time in this process. SQLite admits one writer
+    /// anyway; without this, a second `BEGIN IMMEDIATE` lands in SQLite's busy handler, which
+    /// sleeps 1, 2, 5, 10… ms between tries, while a write transaction here takes a fraction
+    /// of a millisecond: queueing on an async mutex instead hands the lock over at once (other
+    /// processes on the same file still meet the busy timeout).
+    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Where new experiments' artifacts go (`mlflow-artifacts:` when the server proxies them).
     artifact_root: String,
+}
+
+/// A write transaction (and, on SQLite, this process's write lock until it ends). Derefs to the
+/// connection, so `&mut *tx` is an executor.
+struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// A page of results and the token for the next one (absent on the last page).
@@ -172,6 +206,9 @@ impl SqlStore {
         let (dialect, url) = connect_url(uri)?;
         let mut opts = AnyPoolOptions::new().max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 });
         if dialect == Dialect::Sqlite {
+            // A local file does not drop connections: skip the pool's ping before each acquire
+            // (a round trip to the connection's worker thread, on every request).
+            opts = opts.test_before_acquire(false);
             // WAL lets readers run beside the writer; the busy timeout makes concurrent writers
             // wait for the lock instead of failing with "database is locked".
             opts = opts.after_connect(|conn, _| {
@@ -189,7 +226,12 @@ impl SqlStore {
         }
         let pool = opts.connect(&url).await.map_err(|source| StoreError::Connect { uri: redact(uri), source })?;
         migrate(&pool, dialect).await.map_err(|source| StoreError::Migrate { uri: redact(uri), source })?;
-        Ok(Self { pool, dialect, artifact_root: artifact_root.trim_end_matches('/').to_owned() })
+        Ok(Self {
+            pool,
+            dialect,
+            write_lock: (dialect == Dialect::Sqlite).then(Default::default),
+            artifact_root: artifact_root.trim_end_matches('/').to_owned(),
+        })
     }
 
     #[must_use]
@@ -201,12 +243,17 @@ impl SqlStore {
     /// deferred transaction that reads first and then writes cannot wait for the lock (SQLite
     /// answers "database is locked" at once to avoid a deadlock), immediate ones queue on the
     /// busy timeout. Measured: 8 concurrent writers lost 3–5 batches a run before this.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, MlflowError> {
-        if self.dialect == Dialect::Sqlite {
-            self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    async fn write_tx(&self) -> Result<WriteTx, MlflowError> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = if self.dialect == Dialect::Sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?
         } else {
-            self.pool.begin().await.map_err(db)
-        }
+            self.pool.begin().await.map_err(db)?
+        };
+        Ok(WriteTx { tx, _guard: guard })
     }
 
     fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
@@ -304,6 +351,13 @@ impl SqlStore {
     /// # Errors
     /// An unknown id (404).
     pub async fn get_experiment(&self, id: &str) -> Result<Experiment, MlflowError> {
+        let mut e = self.experiment_row(id).await?;
+        e.tags = self.experiment_tags(Self::experiment_id(id)?).await?;
+        Ok(e)
+    }
+
+    /// An experiment without its tags (one query: what creating a run needs).
+    async fn experiment_row(&self, id: &str) -> Result<Experiment, MlflowError> {
         let n = Self::experiment_id(id)?;
         let row = sqlx::query(self.q(
             "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?",
@@ -313,9 +367,7 @@ impl SqlStore {
         .await
         .map_err(db)?
         .ok_or_else(|| MlflowError::not_found(format!("No Experiment with id={id} exists")))?;
-        let mut e = Self::experiment_from_row(&row)?;
-        e.tags = self.experiment_tags(n).await?;
-        Ok(e)
+        Self::experiment_from_row(&row)
     }
 
     /// # Errors
@@ -501,7 +553,7 @@ impl SqlStore {
         tags: &[KeyValue],
     ) -> Result<Run, MlflowError> {
         let exp_id = experiment_id.filter(|e| !e.is_empty()).unwrap_or("0");
-        let exp = self.get_experiment(exp_id).await?;
+        let exp = self.experiment_row(exp_id).await?;
         if exp.lifecycle_stage != "active" {
             return Err(MlflowError::invalid(format!(
                 "The experiment {exp_id} must be in the 'active' state. Current state is {}.",
@@ -816,46 +868,72 @@ impl SqlStore {
                     None => latest.push(m),
                 }
             }
-            for m in latest {
-                // Insert if absent, then a conditional update in one statement: the row ends at
-                // the newest point whatever order concurrent batches commit in.
-                let (v, nan) = stored_value(m.value);
-                sqlx::query(self.dialect.insert_ignore(
-                    "INSERT INTO latest_metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES (?, ?, ?, ?, ?, ?)",
-                ))
-                .bind(run_id)
-                .bind(&m.key)
-                .bind(v)
-                .bind(nan)
-                .bind(m.timestamp)
-                .bind(m.step)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                sqlx::query(self.q(
-                    "UPDATE latest_metrics SET metric_value = ?, is_nan = ?, metric_timestamp = ?, step = ? \
-                     WHERE run_uuid = ? AND metric_key = ? AND (step < ? OR (step = ? AND metric_timestamp < ?) \
-                     OR (step = ? AND metric_timestamp = ? AND ? = 0 AND (is_nan = 1 OR metric_value < ?)))",
-                ))
-                .bind(v)
-                .bind(nan)
-                .bind(m.timestamp)
-                .bind(m.step)
-                .bind(run_id)
-                .bind(&m.key)
-                .bind(m.step)
-                .bind(m.step)
-                .bind(m.timestamp)
-                .bind(m.step)
-                .bind(m.timestamp)
-                .bind(nan)
-                .bind(v)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            if self.dialect == Dialect::MySql {
+                for m in latest {
+                    self.latest_metric_mysql(&mut tx, run_id, m).await?;
+                }
+            } else {
+                // One upsert for every key of the batch: insert if absent, else overwrite only
+                // when the new point is newer, so the row ends at the newest point whatever
+                // order concurrent batches commit in.
+                let rows = vec!["(?, ?, ?, ?, ?, ?)"; latest.len()].join(", ");
+                let sql = format!(
+                    "INSERT INTO latest_metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES {rows} \
+                     ON CONFLICT (run_uuid, metric_key) DO UPDATE SET metric_value = excluded.metric_value, \
+                     is_nan = excluded.is_nan, metric_timestamp = excluded.metric_timestamp, step = excluded.step \
+                     WHERE latest_metrics.step < excluded.step \
+                     OR (latest_metrics.step = excluded.step AND latest_metrics.metric_timestamp < excluded.metric_timestamp) \
+                     OR (latest_metrics.step = excluded.step AND latest_metrics.metric_timestamp = excluded.metric_timestamp \
+                     AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR latest_metrics.metric_value < excluded.metric_value))"
+                );
+                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+                for m in latest {
+                    let (v, nan) = stored_value(m.value);
+                    q = q.bind(run_id).bind(&m.key).bind(v).bind(nan).bind(m.timestamp).bind(m.step);
+                }
+                q.execute(&mut *tx).await.map_err(db)?;
             }
         }
         tx.commit().await.map_err(db)
+    }
+
+    /// MySQL's form of the latest-metric upsert: insert if absent, then a conditional update
+    /// (its `ON DUPLICATE KEY UPDATE` assigns left to right, so a condition on `step` would see
+    /// the new step after the first assignment).
+    async fn latest_metric_mysql(&self, tx: &mut WriteTx, run_id: &str, m: &Metric) -> Result<(), MlflowError> {
+        let (v, nan) = stored_value(m.value);
+        sqlx::query(self.dialect.insert_ignore(
+            "INSERT INTO latest_metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(run_id)
+        .bind(&m.key)
+        .bind(v)
+        .bind(nan)
+        .bind(m.timestamp)
+        .bind(m.step)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(self.q("UPDATE latest_metrics SET metric_value = ?, is_nan = ?, metric_timestamp = ?, step = ? \
+             WHERE run_uuid = ? AND metric_key = ? AND (step < ? OR (step = ? AND metric_timestamp < ?) \
+             OR (step = ? AND metric_timestamp = ? AND ? = 0 AND (is_nan = 1 OR metric_value < ?)))"))
+        .bind(v)
+        .bind(nan)
+        .bind(m.timestamp)
+        .bind(m.step)
+        .bind(run_id)
+        .bind(&m.key)
+        .bind(m.step)
+        .bind(m.step)
+        .bind(m.timestamp)
+        .bind(m.step)
+        .bind(m.timestamp)
+        .bind(nan)
+        .bind(v)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     /// Deletes a run tag.
@@ -879,7 +957,9 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Every point of one metric, by (step, timestamp), a page at a time.
+    /// Every point of one metric, by (step, timestamp): pages of `max_results` (at most 25,000)
+    /// when asked for, else the whole history in one answer, as MLflow's server does when the
+    /// request has no `max_results`.
     ///
     /// # Errors
     /// An unknown run, a bad token or page size.
@@ -891,24 +971,34 @@ impl SqlStore {
         page_token: Option<&str>,
     ) -> Result<Page<Metric>, MlflowError> {
         self.run_info(run_id).await?;
-        let max = max_results.unwrap_or(25_000);
-        validate::max_results(max, 25_000)?;
+        if let Some(max) = max_results {
+            validate::max_results(max, 25_000)?;
+        }
+        // "All of it" is a limit no history reaches (MySQL has no OFFSET without LIMIT).
+        let limit = max_results.unwrap_or(i64::MAX - 1);
         let offset = decode_token(page_token)?;
-        let rows = sqlx::query(self.q("SELECT metric_key, metric_value, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?"))
+        // The key is known: not selecting it saves a string per point.
+        let rows = sqlx::query(self.q("SELECT metric_value, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?"))
             .bind(run_id)
             .bind(key)
-            .bind(max + 1)
+            .bind(limit + 1)
             .bind(offset)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max;
-        let items = rows
-            .iter()
-            .take(usize::try_from(max).unwrap_or(usize::MAX))
-            .map(Self::metric_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max)) })
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+            let value: f64 = r.try_get(0).map_err(db)?;
+            let is_nan: i64 = r.try_get(1).map_err(db)?;
+            items.push(Metric {
+                key: key.to_owned(),
+                value: if is_nan != 0 { f64::NAN } else { value },
+                timestamp: r.try_get(2).map_err(db)?,
+                step: r.try_get(3).map_err(db)?,
+            });
+        }
+        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) })
     }
 
     /// Runs of the given experiments matching `filter` (MLflow's grammar), in `order_by` order

@@ -87,7 +87,23 @@ fn concurrent_writers(s: &Server) {
         .call()
         .unwrap();
     let h: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    // Without max_results the whole history in one answer (as MLflow); with it, pages.
     assert_eq!(h["metrics"].as_array().unwrap().len(), 200);
+    assert!(h.get("next_page_token").is_none(), "{h}");
+    let page = |token: &str| -> serde_json::Value {
+        let url = format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss&max_results=150{token}");
+        serde_json::from_str(&agent.get(&s.url(&url)).call().unwrap().body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let first = page("");
+    assert_eq!(first["metrics"].as_array().unwrap().len(), 150);
+    let second = page(&format!("&page_token={}", first["next_page_token"].as_str().unwrap()));
+    assert_eq!(second["metrics"].as_array().unwrap().len(), 50);
+    assert!(second.get("next_page_token").is_none(), "{second}");
+    let steps: Vec<i64> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["metrics"].as_array().unwrap().iter().map(|m| m["step"].as_i64().unwrap_or(0)))
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]) && steps.len() == 200, "ordered by step");
 }
 
 fn fresh_name() -> String {
