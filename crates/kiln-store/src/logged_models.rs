@@ -2,7 +2,7 @@
 //! creates one, uploads its files under `<experiment location>/models/<id>/artifacts`, then marks
 //! it ready; `runs:/` URIs find a run's model through `logged-models/search`.
 
-use kiln_wire::{KeyValue, MlflowError};
+use kiln_wire::{KeyValue, Metric, MlflowError};
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -130,7 +130,93 @@ impl SqlStore {
         if !params.is_empty() {
             data["params"] = json!(params);
         }
+        let metrics = self.model_metrics(&id).await?;
+        if !metrics.is_empty() {
+            data["metrics"] = json!(metrics);
+        }
         Ok(json!({"info": info, "data": data}))
+    }
+
+    /// Every point logged for a model (`log_metric(model_id=…)`), as MLflow returns them: each
+    /// with its run and dataset.
+    async fn model_metrics(&self, id: &str) -> Result<Vec<Value>, MlflowError> {
+        let rows = sqlx::query(self.q(
+            "SELECT metric_name, metric_value, is_nan, metric_timestamp_ms, metric_step, run_id, dataset_name, dataset_digest \
+             FROM logged_model_metrics WHERE model_id = ? ORDER BY metric_name, metric_step, metric_timestamp_ms",
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let is_nan: i64 = r.try_get(2).map_err(db)?;
+            let value: f64 = r.try_get(1).map_err(db)?;
+            let m = Metric {
+                key: r.try_get(0).map_err(db)?,
+                value: if is_nan != 0 { f64::NAN } else { value },
+                timestamp: r.try_get(3).map_err(db)?,
+                step: r.try_get(4).map_err(db)?,
+                model_id: Some(id.to_owned()),
+                dataset_name: r.try_get(6).map_err(db)?,
+                dataset_digest: r.try_get(7).map_err(db)?,
+            };
+            let mut v = serde_json::to_value(&m).map_err(|e| MlflowError::internal(e.to_string()))?;
+            v["run_id"] = json!(r.try_get::<String, _>(5).map_err(db)?);
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Records the points of a run's batch that name a logged model for that model too (inside
+    /// the batch's transaction). An unknown or deleted model is a 404 and nothing is written.
+    pub(crate) async fn log_model_metrics(
+        &self,
+        tx: &mut crate::WriteTx,
+        run_id: &str,
+        metrics: &[Metric],
+    ) -> Result<(), MlflowError> {
+        let linked: Vec<&Metric> = metrics.iter().filter(|m| m.model_id.is_some()).collect();
+        if linked.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<&str> = linked.iter().filter_map(|m| m.model_id.as_deref()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let found: Option<String> = sqlx::query_scalar(
+                self.q("SELECT model_id FROM logged_models WHERE model_id = ? AND lifecycle_stage = 'active'"),
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+            if found.is_none() {
+                return Err(MlflowError::not_found(format!("Logged model with ID '{id}' not found.")));
+            }
+        }
+        for chunk in linked.chunks(100) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, metric_step, metric_value, is_nan, run_id, dataset_name, dataset_digest) VALUES {rows}"
+            );
+            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+            for m in chunk {
+                let (v, nan) = crate::stored_value(m.value);
+                q = q
+                    .bind(m.model_id.clone())
+                    .bind(&m.key)
+                    .bind(m.timestamp)
+                    .bind(m.step)
+                    .bind(v)
+                    .bind(nan)
+                    .bind(run_id)
+                    .bind(m.dataset_name.clone())
+                    .bind(m.dataset_digest.clone());
+            }
+            q.execute(&mut **tx).await.map_err(db)?;
+        }
+        Ok(())
     }
 
     /// # Errors
@@ -268,21 +354,24 @@ impl SqlStore {
     }
 
     /// Logged models of the experiments matching `filter` (attributes `name`, `model_id`,
-    /// `model_type`, `status`, `source_run_id`, the two timestamps, and `tags.`/`params.`),
-    /// newest first.
+    /// `model_type`, `status`, `source_run_id`, the two timestamps, `tags.`/`params.`, and
+    /// `metrics.` narrowed to `datasets` when given), in `order_by` order (default newest first).
     ///
     /// # Errors
-    /// A bad filter, token or page size.
+    /// A bad filter, order, token or page size.
     pub async fn search_logged_models(
         &self,
         experiment_ids: &[String],
         filter: &str,
+        datasets: &[search::DatasetRef],
+        order_by: &[search::ModelOrder],
         max_results: i64,
         page_token: Option<&str>,
     ) -> Result<Page<Value>, MlflowError> {
         validate::max_results(max_results, 10_000)?;
         let offset = decode_token(page_token)?;
-        let where_sql = search::compile_logged_model_filter(&search::parse_filter(filter)?)?;
+        let where_sql = search::compile_logged_model_filter(&search::parse_filter(filter)?, datasets)?;
+        let order = search::compile_logged_model_order(order_by)?;
         let ids: Vec<i64> = experiment_ids.iter().filter_map(|e| e.parse().ok()).collect();
         if ids.is_empty() {
             return Ok(Page { items: Vec::new(), next_page_token: None });
@@ -290,14 +379,14 @@ impl SqlStore {
         let marks = vec!["?"; ids.len()].join(", ");
         let sql = format!(
             "SELECT {COLUMNS} FROM logged_models m WHERE m.experiment_id IN ({marks}) AND m.lifecycle_stage = 'active' AND ({}) \
-             ORDER BY m.creation_timestamp_ms DESC, m.model_id ASC LIMIT ? OFFSET ?",
-            where_sql.text
+             ORDER BY {} LIMIT ? OFFSET ?",
+            where_sql.text, order.text
         );
         let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
         for id in &ids {
             q = q.bind(*id);
         }
-        for b in &where_sql.binds {
+        for b in where_sql.binds.iter().chain(&order.binds) {
             q = bind(q, b);
         }
         let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;

@@ -589,11 +589,99 @@ pub fn compile_experiment_filter(clauses: &[Clause]) -> Result<Sql, MlflowError>
     Ok(Sql { text: if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") }, binds })
 }
 
-/// Compiles logged-model filter clauses to a `WHERE` fragment over `logged_models m`.
+/// A dataset a logged-model search narrows metric filters to (`datasets` in the request).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DatasetRef {
+    pub dataset_name: String,
+    pub dataset_digest: Option<String>,
+}
+
+/// One `order_by` entry of `logged-models/search`: an object, not the string grammar.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ModelOrder {
+    pub field_name: String,
+    #[serde(default = "ascending_default")]
+    pub ascending: bool,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+fn ascending_default() -> bool {
+    true
+}
+
+/// The `logged_models` column of an attribute name or alias.
+fn logged_model_column(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "name" => "m.name",
+        "model_id" => "m.model_id",
+        "model_type" => "m.model_type",
+        "status" => "m.status",
+        "source_run_id" => "m.source_run_id",
+        "experiment_id" => "m.experiment_id",
+        "creation_timestamp" | "creation_time" | "creation_timestamp_ms" => "m.creation_timestamp_ms",
+        "last_updated_timestamp" | "last_updated_time" | "last_updated_timestamp_ms" => "m.last_updated_timestamp_ms",
+        _ => return None,
+    })
+}
+
+/// `ORDER BY` terms for logged models, as MLflow orders them: each entry nulls last, a metric
+/// by the model's latest value of it (newest timestamp, then step; optionally on one dataset),
+/// then `creation_timestamp DESC` and `model_id ASC` unless named.
 ///
 /// # Errors
-/// A key, comparator or value logged models do not take; metrics (not built yet).
-pub fn compile_logged_model_filter(clauses: &[Clause]) -> Result<Sql, MlflowError> {
+/// An unknown field, or an entity other than `metrics.`.
+pub fn compile_logged_model_order(entries: &[ModelOrder]) -> Result<Sql, MlflowError> {
+    let mut terms = Vec::new();
+    let mut binds = Vec::new();
+    let (mut has_created, mut has_id) = (false, false);
+    for o in entries {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let expr = if let Some(metric) = o.field_name.strip_prefix("metrics.") {
+            let mut sql = "(SELECT x.metric_value FROM logged_model_metrics x WHERE x.model_id = m.model_id \
+                           AND x.metric_name = ? AND x.is_nan = 0"
+                .to_owned();
+            let mut these = vec![Bind::Str(metric.to_owned())];
+            if let Some(n) = &o.dataset_name {
+                sql.push_str(" AND x.dataset_name = ?");
+                these.push(Bind::Str(n.clone()));
+            }
+            if let Some(d) = &o.dataset_digest {
+                sql.push_str(" AND x.dataset_digest = ?");
+                these.push(Bind::Str(d.clone()));
+            }
+            sql.push_str(" ORDER BY x.metric_timestamp_ms DESC, x.metric_step DESC, x.run_id ASC LIMIT 1)");
+            // The expression appears twice (nulls-last flag, then the value): bind it twice.
+            binds.extend(these.iter().cloned());
+            binds.extend(these);
+            sql
+        } else if o.field_name.contains('.') {
+            return Err(invalid(format!("Invalid order by field name: {}. Only metrics are supported.", o.field_name)));
+        } else {
+            let col = logged_model_column(&o.field_name)
+                .ok_or_else(|| invalid(format!("Invalid order by field name: {}", o.field_name)))?;
+            has_created |= col == "m.creation_timestamp_ms";
+            has_id |= col == "m.model_id";
+            col.to_owned()
+        };
+        terms.push(format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END, {expr} {dir}"));
+    }
+    if !has_created {
+        terms.push("m.creation_timestamp_ms DESC".to_owned());
+    }
+    if !has_id {
+        terms.push("m.model_id ASC".to_owned());
+    }
+    Ok(Sql { text: terms.join(", "), binds })
+}
+
+/// Compiles logged-model filter clauses to a `WHERE` fragment over `logged_models m`. A metric
+/// clause matches a model with any point of that metric satisfying it (on one of `datasets`,
+/// when given), as MLflow does.
+///
+/// # Errors
+/// A key, comparator or value logged models do not take.
+pub fn compile_logged_model_filter(clauses: &[Clause], datasets: &[DatasetRef]) -> Result<Sql, MlflowError> {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
     for c in clauses {
@@ -629,10 +717,37 @@ pub fn compile_logged_model_filter(clauses: &[Clause]) -> Result<Sql, MlflowErro
                 let pred = string_predicate(&format!("x.{vcol}"), c.op, &c.value, &mut binds, &format!("'{k}'"))?;
                 format!("EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = m.model_id AND x.{kcol} = ? AND {pred})")
             }
-            Key::Metric(_) | Key::Dataset(_) => {
-                return Err(MlflowError::new(
-                    kiln_wire::ErrorCode::NotImplemented,
-                    "metric and dataset filters on logged models are not implemented by kiln server yet",
+            Key::Metric(k) => {
+                let Value::Num(v) = c.value else {
+                    return Err(invalid(format!("Invalid value for metric '{k}': expected a number (unquoted)")));
+                };
+                if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
+                    return Err(invalid(format!("Invalid comparator for metric '{k}'")));
+                }
+                binds.push(Bind::Str(k.clone()));
+                binds.push(Bind::F64(v));
+                let mut ds = Vec::new();
+                for d in datasets {
+                    binds.push(Bind::Str(d.dataset_name.clone()));
+                    match &d.dataset_digest {
+                        Some(digest) => {
+                            binds.push(Bind::Str(digest.clone()));
+                            ds.push("(x.dataset_name = ? AND x.dataset_digest = ?)");
+                        }
+                        None => ds.push("x.dataset_name = ?"),
+                    }
+                }
+                let on_datasets = if ds.is_empty() { String::new() } else { format!(" AND ({})", ds.join(" OR ")) };
+                format!(
+                    "EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = m.model_id AND x.metric_name = ? \
+                     AND x.is_nan = 0 AND x.metric_value {} ?{on_datasets})",
+                    comparison(c.op)
+                )
+            }
+            Key::Dataset(_) => {
+                return Err(invalid(
+                    "Invalid filter: logged models are narrowed to datasets with the request's `datasets` field"
+                        .to_owned(),
                 ));
             }
         };

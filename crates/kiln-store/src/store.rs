@@ -94,6 +94,8 @@ store_trait! { 'a;
         &self,
         experiment_ids: &'a [String],
         filter: &'a str,
+        datasets: &'a [crate::search::DatasetRef],
+        order_by: &'a [crate::search::ModelOrder],
         max_results: i64,
         page_token: Option<&'a str>,
     ) -> Page<Value>;

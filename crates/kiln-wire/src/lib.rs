@@ -135,7 +135,7 @@ pub struct RunInfo {
 
 /// One metric point. `value` is written as MLflow does: a number, or `"NaN"` / `"Infinity"` /
 /// `"-Infinity"` for the values JSON cannot hold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub key: String,
     #[serde(with = "special_double")]
@@ -144,6 +144,14 @@ pub struct Metric {
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub step: i64,
+    /// MLflow 3: the logged model this point is also recorded for (`log_metric(model_id=…)`),
+    /// and the dataset it was computed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
 }
 
 /// A run's params, tags and latest metrics.

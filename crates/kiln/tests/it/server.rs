@@ -250,6 +250,10 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
         ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 1 OR x = 'y'"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "OR is not supported at position 16"),
         ("POST", "runs/search", r#"{"experiment_ids": ["0"], "filter": "params.a = 'b'; DROP TABLE runs"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "unexpected character `;`"),
         ("POST", "runs/search", r#"{"experiment_ids": ["0"], "order_by": ["metrics.a", "metrics.a DESC"]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "same key twice"),
+        ("POST", "runs/log-metric", format!(r#"{{"run_id": "{run}", "key": "linked", "value": 1, "timestamp": 1, "model_id": "m-nope"}}"#), 404, "RESOURCE_DOES_NOT_EXIST", "Logged model with ID 'm-nope'"),
+        ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "order_by": [{"field_name": "params.x"}]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Only metrics are supported"),
+        ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "order_by": [{"field_name": "bogus"}]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid order by field name: bogus"),
+        ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 'high'"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "expected a number"),
         ("POST", "traces/start", "{}".into(), 501, "NOT_IMPLEMENTED", "not implemented"),
     ];
     for (method, path, body, status, code, msg) in cases {
