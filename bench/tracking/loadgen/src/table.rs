@@ -168,7 +168,7 @@ pub fn main(args: Vec<String>) -> i32 {
             row.push(match (f.target, ratio) {
                 (None, _) => "—".into(),
                 (Some(t), Some(r)) if r >= t => format!("≥{t:.0}×: met"),
-                (Some(t), Some(r)) => format!("≥{t:.0}×: **missed** ({:.0}% of it)", 100.0 * r / t),
+                (Some(t), Some(r)) => format!("≥{t:.0}×: **missed** ({:.0}% of it)", (100.0 * r / t).floor()),
                 (Some(t), None) => format!("≥{t:.0}×: no figure"),
             });
         }
