@@ -55,6 +55,15 @@ fn bind_owner<'q>(q: AnyQuery<'q>, owner: Owner<'_>) -> AnyQuery<'q> {
     }
 }
 
+/// The pairs with the last value given for each key, in order.
+fn last_of_each_key(items: &[KeyValue]) -> Vec<&KeyValue> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, kv) in items.iter().enumerate() {
+        last.insert(&kv.key, i);
+    }
+    items.iter().enumerate().filter(|(i, kv)| last[kv.key.as_str()] == *i).map(|(_, kv)| kv).collect()
+}
+
 impl Dialect {
     /// `INSERT INTO table (owner, key, value) VALUES (?, ?, ?)…` for `rows` rows, overwriting or
     /// ignoring existing keys.
@@ -94,6 +103,23 @@ impl KvTable {
         Ok(())
     }
 
+    /// [`KvTable::upsert`] appended to a SQLite write script (see `SqlStore::sqlite_script`).
+    pub(crate) fn upsert_into_script(self, owner: Owner<'_>, items: &[KeyValue], script: &mut crate::Script) {
+        let unique = last_of_each_key(items);
+        for chunk in unique.chunks(CHUNK) {
+            let mut binds = Vec::with_capacity(chunk.len() * 3);
+            for kv in chunk {
+                binds.push(match owner {
+                    Owner::Id(v) => crate::search::Bind::I64(v),
+                    Owner::Text(s) => crate::search::Bind::Str(s.to_owned()),
+                });
+                binds.push(crate::search::Bind::Str(kv.key.clone()));
+                binds.push(crate::search::Bind::Str(kv.value.clone()));
+            }
+            script.push(&Dialect::Sqlite.kv_insert(self, chunk.len(), OnConflict::Overwrite).0, binds);
+        }
+    }
+
     /// Sets every pair; for a key given twice the last value wins (PostgreSQL refuses one upsert
     /// touching a row twice).
     pub(crate) async fn upsert(
@@ -103,12 +129,7 @@ impl KvTable {
         owner: Owner<'_>,
         items: &[KeyValue],
     ) -> Result<(), MlflowError> {
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (i, kv) in items.iter().enumerate() {
-            last.insert(&kv.key, i);
-        }
-        let unique: Vec<&KeyValue> =
-            items.iter().enumerate().filter(|(i, kv)| last[kv.key.as_str()] == *i).map(|(_, kv)| kv).collect();
+        let unique = last_of_each_key(items);
         self.insert(tx, dialect, owner, &unique, OnConflict::Overwrite).await
     }
 
