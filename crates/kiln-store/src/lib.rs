@@ -887,8 +887,10 @@ impl SqlStore {
             if let Some(name) = run_name {
                 script.push(SET_RUN_NAME, [Str(name.value.clone()), Str(run_id.to_owned())]);
             }
-            for chunk in metrics.chunks(100) {
-                script.push(&insert_metrics_sql(chunk.len()), chunk.iter().flat_map(|m| metric_binds(run_id, m)));
+            // A whole batch (MLflow's limit: 1,000 points) is one statement: 7,000 values, under
+            // SQLite's 32,766.
+            for chunk in metrics.chunks(1000) {
+                script.push(&insert_metrics_sql(chunk.len()), chunk.iter().flat_map(|m| history_binds(run_id, m)));
             }
             if !latest.is_empty() {
                 script.push(&upsert_latest_sql(latest.len()), latest.iter().flat_map(|m| metric_binds(run_id, m)));
@@ -918,8 +920,9 @@ impl SqlStore {
             for chunk in metrics.chunks(100) {
                 let mut q = sqlx::query(self.dialect.sql_dyn(&insert_metrics_sql(chunk.len())));
                 for m in chunk {
-                    let (v, nan) = stored_value(m.value);
-                    q = q.bind(run_id).bind(&m.key).bind(v).bind(nan).bind(m.timestamp).bind(m.step);
+                    for b in history_binds(run_id, m) {
+                        q = bind(q, &b);
+                    }
                 }
                 q.execute(&mut *tx).await.map_err(db)?;
             }
@@ -1020,6 +1023,14 @@ impl SqlStore {
         // "All of it" is a limit no history reaches (MySQL has no OFFSET without LIMIT).
         let limit = max_results.unwrap_or(i64::MAX - 1);
         let offset = decode_token(page_token)?;
+        if self.dialect == Dialect::Sqlite
+            && let Some(points) = self.history_sqlite(run_id, key, limit + 1, offset).await?
+        {
+            let more = i64::try_from(points.len()).unwrap_or(i64::MAX) > limit;
+            let mut items = points;
+            items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            return Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) });
+        }
         // The key is known: not selecting it saves a string per point.
         let rows = sqlx::query(self.q("SELECT metric_value, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?"))
             .bind(run_id)
@@ -1043,6 +1054,54 @@ impl SqlStore {
             });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) })
+    }
+
+    /// A page of history from SQLite as one row of text instead of a row per point: sqlx hands
+    /// every row from the connection's thread to the caller's one by one, and for 100,000
+    /// points those hand-offs were most of the time. Values travel as their IEEE-754 bits, so
+    /// the text is exact. `None` when some point predates the bits column (then rows it is).
+    async fn history_sqlite(
+        &self,
+        run_id: &str,
+        key: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Option<Vec<Metric>>, MlflowError> {
+        let row = sqlx::query(
+            "SELECT count(*), count(value_bits), \
+             group_concat(value_bits || ' ' || is_nan || ' ' || metric_timestamp || ' ' || step, ',' ORDER BY step, metric_timestamp) \
+             FROM (SELECT value_bits, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? \
+             ORDER BY step, metric_timestamp LIMIT ? OFFSET ?)",
+        )
+        .bind(run_id)
+        .bind(key)
+        .bind(limit)
+        .bind(offset)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let (all, with_bits): (i64, i64) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+        if all != with_bits {
+            return Ok(None);
+        }
+        let text: Option<String> = row.try_get(2).map_err(db)?;
+        let text = text.unwrap_or_default();
+        let bad = || MlflowError::internal(format!("unreadable metric history of run {run_id}, key {key}"));
+        let mut out = Vec::with_capacity(usize::try_from(all).unwrap_or(0));
+        for point in text.split(',').filter(|p| !p.is_empty()) {
+            let mut f = point.split(' ').map(str::parse::<i64>);
+            let mut next = || f.next().and_then(Result::ok).ok_or_else(bad);
+            let (bits, is_nan, timestamp, step) = (next()?, next()?, next()?, next()?);
+            let value = f64::from_bits(u64::from_ne_bytes(bits.to_ne_bytes()));
+            out.push(Metric {
+                key: key.to_owned(),
+                value: if is_nan != 0 { f64::NAN } else { value },
+                timestamp,
+                step,
+                ..Metric::default()
+            });
+        }
+        Ok(Some(out))
     }
 
     /// Runs of the given experiments matching `filter` (MLflow's grammar), in `order_by` order
@@ -1129,7 +1188,7 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
 /// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
 /// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
 /// a second build of every database driver.
-const MIGRATIONS: [(i64, [&str; 3]); 4] = [
+const MIGRATIONS: [(i64, [&str; 3]); 5] = [
     (
         1,
         [
@@ -1160,6 +1219,14 @@ const MIGRATIONS: [(i64, [&str; 3]); 4] = [
             include_str!("../migrations/sqlite/0004_model_metrics.sql"),
             include_str!("../migrations/postgres/0004_model_metrics.sql"),
             include_str!("../migrations/mysql/0004_model_metrics.sql"),
+        ],
+    ),
+    (
+        5,
+        [
+            include_str!("../migrations/sqlite/0005_metric_bits.sql"),
+            include_str!("../migrations/postgres/0005_metric_bits.sql"),
+            include_str!("../migrations/mysql/0005_metric_bits.sql"),
         ],
     ),
 ];
@@ -1274,10 +1341,21 @@ fn newer(a: &Metric, b: &Metric) -> bool {
 /// sqlx's `Any` driver cannot read SQLite booleans.
 const SET_RUN_NAME: &str = "UPDATE runs SET name = ? WHERE run_uuid = ?";
 
-/// A multi-row insert of `rows` metric points (6 values each).
+/// A multi-row insert of `rows` metric points into the history (7 values each, see
+/// [`history_binds`]).
 fn insert_metrics_sql(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
-    format!("INSERT INTO metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step) VALUES {values}")
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO metrics (run_uuid, metric_key, metric_value, is_nan, metric_timestamp, step, value_bits) VALUES {values}"
+    )
+}
+
+/// A history row's values: [`metric_binds`] and the stored value's IEEE-754 bits, which let
+/// SQLite hand a whole history over as exact text in one row (see `SqlStore::history_sqlite`).
+fn history_binds(run_id: &str, m: &Metric) -> [search::Bind; 7] {
+    let [a, b, c, d, e, f] = metric_binds(run_id, m);
+    let bits = i64::from_ne_bytes(stored_value(m.value).0.to_bits().to_ne_bytes());
+    [a, b, c, d, e, f, search::Bind::I64(bits)]
 }
 
 /// SQLite's and PostgreSQL's latest-metric write for `rows` keys: insert if absent, else
@@ -1320,7 +1398,14 @@ fn latest_points(metrics: &[Metric]) -> Vec<&Metric> {
 }
 
 fn stored_value(v: f64) -> (f64, i64) {
-    if v.is_nan() { (0.0, 1) } else { (v.clamp(-MAX_DOUBLE, MAX_DOUBLE), 0) }
+    // -0.0 is stored as 0.0, as SQLite stores it, so every backend and read path agrees.
+    if v.is_nan() {
+        (0.0, 1)
+    } else if v == 0.0 {
+        (0.0, 0)
+    } else {
+        (v.clamp(-MAX_DOUBLE, MAX_DOUBLE), 0)
+    }
 }
 
 /// The sqlx URL for an MLflow-style backend store URI.
@@ -1358,6 +1443,38 @@ fn redact(uri: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// SQLite's one-row history is exact (values travel as bits) and equals the row-by-row read
+    /// it falls back to for points logged before the bits column.
+    #[tokio::test]
+    async fn sqlite_history_is_exact_in_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqlStore::open(&uri, "mlflow-artifacts:").await.unwrap();
+        let run = store.create_run(Some("0"), "u", None, None, &[]).await.unwrap().info.run_id;
+        let values = [0.1, -0.0, 1e-300, 5e-324, f64::MAX, f64::NAN, 1.0 / 3.0, -123_456.789, f64::INFINITY, 2.5];
+        let points: Vec<Metric> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Metric { key: "k".into(), value: *v, timestamp: 7, step: i as i64, ..Metric::default() })
+            .collect();
+        store.log_batch(&run, &points, &[], &[]).await.unwrap();
+        let fast = store.metric_history(&run, "k", None, None).await.unwrap().items;
+        let bits = |ms: &[Metric]| ms.iter().map(|m| (m.value.to_bits(), m.step, m.timestamp)).collect::<Vec<_>>();
+        let want: Vec<f64> = values.iter().map(|v| if v.is_nan() { f64::NAN } else { stored_value(*v).0 }).collect();
+        assert_eq!(
+            fast.iter().map(|m| m.value.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        sqlx::query("UPDATE metrics SET value_bits = NULL WHERE step = 3").execute(&store.pool).await.unwrap();
+        let rows = store.metric_history(&run, "k", None, None).await.unwrap().items;
+        assert_eq!(bits(&rows), bits(&fast));
+        let page = store.metric_history(&run, "k", Some(4), None).await.unwrap();
+        assert_eq!(page.items.len(), 4);
+        let rest = store.metric_history(&run, "k", Some(25_000), page.next_page_token.as_deref()).await.unwrap();
+        assert_eq!(rest.items.len(), 6);
+        assert!(rest.next_page_token.is_none());
+    }
 
     /// A statement failing inside a SQLite script undoes the statements before it and leaves
     /// every pooled connection usable (no transaction left open).
@@ -1400,7 +1517,7 @@ mod tests {
         for (_, files) in MIGRATIONS {
             for f in files {
                 let st = statements(f);
-                assert!(st.len() >= 2, "{st:?}");
+                assert!(!st.is_empty(), "{st:?}");
                 assert!(st.iter().all(|s| !s.ends_with(';')));
             }
         }
