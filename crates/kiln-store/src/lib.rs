@@ -1067,11 +1067,12 @@ impl SqlStore {
         limit: i64,
         offset: i64,
     ) -> Result<Option<Vec<Metric>>, MlflowError> {
+        // One column per field (no `||`, which copies every partial string): the three lists
+        // are built in the same pass over the same rows, so their n-th entries belong together.
         let row = sqlx::query(
-            "SELECT count(*), count(value_bits), \
-             group_concat(value_bits || ' ' || is_nan || ' ' || metric_timestamp || ' ' || step, ',' ORDER BY step, metric_timestamp) \
-             FROM (SELECT value_bits, is_nan, metric_timestamp, step FROM metrics WHERE run_uuid = ? AND metric_key = ? \
-             ORDER BY step, metric_timestamp LIMIT ? OFFSET ?)",
+            "SELECT count(*), count(value_bits), group_concat(value_bits, ','), group_concat(metric_timestamp, ','), \
+             group_concat(step, ',') FROM (SELECT value_bits, metric_timestamp, step FROM metrics \
+             WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?)",
         )
         .bind(run_id)
         .bind(key)
@@ -1084,23 +1085,28 @@ impl SqlStore {
         if all != with_bits {
             return Ok(None);
         }
-        let text: Option<String> = row.try_get(2).map_err(db)?;
-        let text = text.unwrap_or_default();
         let bad = || MlflowError::internal(format!("unreadable metric history of run {run_id}, key {key}"));
-        let mut out = Vec::with_capacity(usize::try_from(all).unwrap_or(0));
-        for point in text.split(',').filter(|p| !p.is_empty()) {
-            let mut f = point.split(' ').map(str::parse::<i64>);
-            let mut next = || f.next().and_then(Result::ok).ok_or_else(bad);
-            let (bits, is_nan, timestamp, step) = (next()?, next()?, next()?, next()?);
-            let value = f64::from_bits(u64::from_ne_bytes(bits.to_ne_bytes()));
-            out.push(Metric {
-                key: key.to_owned(),
-                value: if is_nan != 0 { f64::NAN } else { value },
-                timestamp,
-                step,
-                ..Metric::default()
-            });
+        let list = |i: usize| -> Result<String, MlflowError> {
+            Ok(row.try_get::<Option<String>, _>(i).map_err(db)?.unwrap_or_default())
+        };
+        let (bits, stamps, steps) = (list(2)?, list(3)?, list(4)?);
+        let numbers = |s: &'_ str| s.split(',').filter(|p| !p.is_empty()).map(str::parse::<i64>).collect::<Vec<_>>();
+        let (bits, stamps, steps) = (numbers(&bits), numbers(&stamps), numbers(&steps));
+        if bits.len() != stamps.len() || bits.len() != steps.len() {
+            return Err(bad());
         }
+        let mut out = Vec::with_capacity(bits.len());
+        for ((b, t), s) in bits.into_iter().zip(stamps).zip(steps) {
+            let (b, timestamp, step) = (b.map_err(|_| bad())?, t.map_err(|_| bad())?, s.map_err(|_| bad())?);
+            // NaN is stored as its own bits here (the value column holds 0 and is_nan 1).
+            let value = f64::from_bits(u64::from_ne_bytes(b.to_ne_bytes()));
+            out.push(Metric { key: key.to_owned(), value, timestamp, step, ..Metric::default() });
+        }
+        // The subquery picked the page in order, and SQLite concatenates in that order; sorting
+        // anyway guarantees it (an `ORDER BY` inside group_concat made SQLite sort the page a
+        // second time through a temporary b-tree, a third of the query) and costs one pass over
+        // an already sorted list.
+        out.sort_by_key(|m| (m.step, m.timestamp));
         Ok(Some(out))
     }
 
@@ -1354,7 +1360,9 @@ fn insert_metrics_sql(rows: usize) -> String {
 /// SQLite hand a whole history over as exact text in one row (see `SqlStore::history_sqlite`).
 fn history_binds(run_id: &str, m: &Metric) -> [search::Bind; 7] {
     let [a, b, c, d, e, f] = metric_binds(run_id, m);
-    let bits = i64::from_ne_bytes(stored_value(m.value).0.to_bits().to_ne_bytes());
+    let (v, nan) = stored_value(m.value);
+    let v = if nan == 1 { f64::NAN } else { v };
+    let bits = i64::from_ne_bytes(v.to_bits().to_ne_bytes());
     [a, b, c, d, e, f, search::Bind::I64(bits)]
 }
 
