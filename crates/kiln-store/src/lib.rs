@@ -318,6 +318,9 @@ impl SqlStore {
         tags: &[KeyValue],
     ) -> Result<String, MlflowError> {
         validate::experiment_name(name)?;
+        if let Some(loc) = artifact_location {
+            validate::artifact_location(loc)?;
+        }
         for t in tags {
             validate::experiment_tag(t)?;
         }

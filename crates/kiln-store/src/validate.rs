@@ -113,6 +113,57 @@ pub fn experiment_name(name: &str) -> Result<(), MlflowError> {
 ///
 /// # Errors
 /// A batch over a limit.
+/// An experiment's `artifact_location`, as MLflow's server checks it and stricter where its
+/// traversal CVEs were (CVE-2023-6831, CVE-2024-1483/-3848): not a `runs:` URI, no `#`
+/// fragment, `;` params or `?` query, no `.`/`..` segment (also percent-encoded, once or
+/// twice), no control characters, at most 2,048 characters.
+///
+/// # Errors
+/// The first rule broken, naming the location.
+pub fn artifact_location(loc: &str) -> Result<(), MlflowError> {
+    if loc.starts_with("runs:") {
+        return Err(MlflowError::invalid(format!("Artifact location cannot be a runs:/ URI. Given: '{loc}'")));
+    }
+    if loc.contains(['#', ';', '?']) {
+        return Err(MlflowError::invalid("'artifact_location' URL can't include fragments, params or a query."));
+    }
+    if loc.chars().count() > 2048 {
+        return Err(MlflowError::invalid(
+            "Invalid artifact path length. The length of the artifact path cannot be greater than 2048 characters.",
+        ));
+    }
+    let mut decoded = loc.to_owned();
+    for _ in 0..3 {
+        if decoded.chars().any(char::is_control) || decoded.split(['/', '\\']).any(|seg| matches!(seg, "." | "..")) {
+            return Err(MlflowError::invalid(format!(
+                "Invalid artifact location '{loc}': no '.' or '..' path segments or control characters"
+            )));
+        }
+        decoded = percent_decode(&decoded);
+    }
+    Ok(())
+}
+
+/// One percent-decoding pass (`%2e` → `.`); anything that is not `%XX` stays as it is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        if b[i] == b'%'
+            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn batch_limits(metrics: usize, params: usize, tags: usize) -> Result<(), MlflowError> {
     let over = |what: &str, n: usize, max: usize| {
         MlflowError::invalid(format!("A batch logging request can contain at most {max} {what}. Got {n} {what}."))

@@ -254,6 +254,11 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
         ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "order_by": [{"field_name": "params.x"}]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Only metrics are supported"),
         ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "order_by": [{"field_name": "bogus"}]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid order by field name: bogus"),
         ("POST", "logged-models/search", r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 'high'"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "expected a number"),
+        ("POST", "experiments/create", r#"{"name": "a", "artifact_location": "runs:/abc/x"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "cannot be a runs:/ URI"),
+        ("POST", "experiments/create", r#"{"name": "b", "artifact_location": "file:///tmp/x#frag"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "fragments"),
+        ("POST", "experiments/create", r#"{"name": "c", "artifact_location": "http://h/x?a=/../../etc"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "query"),
+        ("POST", "experiments/create", r#"{"name": "d", "artifact_location": "mlflow-artifacts:/../../etc"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'..' path segments"),
+        ("POST", "experiments/create", r#"{"name": "e", "artifact_location": "file:///srv/%252e%252e/etc"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'..' path segments"),
         ("POST", "traces/start", "{}".into(), 501, "NOT_IMPLEMENTED", "not implemented"),
     ];
     for (method, path, body, status, code, msg) in cases {
