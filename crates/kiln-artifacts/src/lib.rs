@@ -211,26 +211,6 @@ impl ArtifactStore {
     }
 }
 
-/// One percent-decoding pass (for the double-decoding check only).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        if b[i] == b'%'
-            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Checks a client-supplied relative path (already percent-decoded once by the router) and
 /// returns it as normal components only; empty segments (`a//b`) are dropped.
 ///
@@ -246,9 +226,9 @@ pub fn safe_relative(path: &str) -> Result<PathBuf, ArtifactError> {
         if seg.is_empty() {
             continue;
         }
-        let twice = percent_decode(seg);
+        let twice = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
         if matches!(seg, "." | "..")
-            || matches!(twice.as_str(), "." | "..")
+            || matches!(twice.as_ref(), "." | "..")
             || twice.contains('/')
             || twice.contains('\\')
         {

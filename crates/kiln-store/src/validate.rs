@@ -139,29 +139,9 @@ pub fn artifact_location(loc: &str) -> Result<(), MlflowError> {
                 "Invalid artifact location '{loc}': no '.' or '..' path segments or control characters"
             )));
         }
-        decoded = percent_decode(&decoded);
+        decoded = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
     }
     Ok(())
-}
-
-/// One percent-decoding pass (`%2e` → `.`); anything that is not `%XX` stays as it is.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        if b[i] == b'%'
-            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn batch_limits(metrics: usize, params: usize, tags: usize) -> Result<(), MlflowError> {
