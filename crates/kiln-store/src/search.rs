@@ -419,17 +419,9 @@ pub fn compile_run_filter(clauses: &[Clause]) -> Result<Sql, MlflowError> {
                 }
             }
             Key::Metric(k) => {
-                let Value::Num(v) = c.value else {
-                    return Err(invalid(format!("Invalid value for metric '{k}': expected a number (unquoted)")));
-                };
-                if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
-                    return Err(invalid(format!("Invalid comparator for metric '{k}'")));
-                }
-                binds.push(Bind::Str(k.clone()));
-                binds.push(Bind::F64(v));
+                let cmp = metric_comparison(k, c, &mut binds)?;
                 format!(
-                    "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.metric_key = ? AND m.is_nan = 0 AND m.metric_value {} ?)",
-                    comparison(c.op)
+                    "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.metric_key = ? AND m.is_nan = 0 AND m.metric_value {cmp} ?)"
                 )
             }
             Key::Param(k) | Key::Tag(k) => {
@@ -589,6 +581,20 @@ pub fn compile_experiment_filter(clauses: &[Clause]) -> Result<Sql, MlflowError>
     Ok(Sql { text: if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") }, binds })
 }
 
+/// A `metrics.<key> <op> <number>` clause, for runs and logged models alike: checks the value
+/// and comparator, binds the key then the number, and returns the SQL comparator.
+fn metric_comparison(key: &str, c: &Clause, binds: &mut Vec<Bind>) -> Result<&'static str, MlflowError> {
+    let Value::Num(v) = c.value else {
+        return Err(invalid(format!("Invalid value for metric '{key}': expected a number (unquoted)")));
+    };
+    if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
+        return Err(invalid(format!("Invalid comparator for metric '{key}'")));
+    }
+    binds.push(Bind::Str(key.to_owned()));
+    binds.push(Bind::F64(v));
+    Ok(comparison(c.op))
+}
+
 /// A dataset a logged-model search narrows metric filters to (`datasets` in the request).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct DatasetRef {
@@ -718,14 +724,7 @@ pub fn compile_logged_model_filter(clauses: &[Clause], datasets: &[DatasetRef]) 
                 format!("EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = m.model_id AND x.{kcol} = ? AND {pred})")
             }
             Key::Metric(k) => {
-                let Value::Num(v) = c.value else {
-                    return Err(invalid(format!("Invalid value for metric '{k}': expected a number (unquoted)")));
-                };
-                if matches!(c.op, Op::Like | Op::ILike | Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
-                    return Err(invalid(format!("Invalid comparator for metric '{k}'")));
-                }
-                binds.push(Bind::Str(k.clone()));
-                binds.push(Bind::F64(v));
+                let cmp = metric_comparison(k, c, &mut binds)?;
                 let mut ds = Vec::new();
                 for d in datasets {
                     binds.push(Bind::Str(d.dataset_name.clone()));
@@ -740,8 +739,7 @@ pub fn compile_logged_model_filter(clauses: &[Clause], datasets: &[DatasetRef]) 
                 let on_datasets = if ds.is_empty() { String::new() } else { format!(" AND ({})", ds.join(" OR ")) };
                 format!(
                     "EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = m.model_id AND x.metric_name = ? \
-                     AND x.is_nan = 0 AND x.metric_value {} ?{on_datasets})",
-                    comparison(c.op)
+                     AND x.is_nan = 0 AND x.metric_value {cmp} ?{on_datasets})"
                 )
             }
             Key::Dataset(_) => {
