@@ -36,7 +36,8 @@ impl SqlStore {
     /// # Errors
     /// An unknown or deleted experiment, an unknown source run, invalid params or tags.
     pub async fn create_logged_model(&self, m: &NewLoggedModel<'_>) -> Result<Value, MlflowError> {
-        let exp = self.get_experiment(m.experiment_id).await?;
+        // Its state and location are all that is needed; not its tags.
+        let exp = self.experiment_row(m.experiment_id).await?;
         if exp.lifecycle_stage != "active" {
             return Err(MlflowError::invalid(format!(
                 "The experiment {} must be in the 'active' state.",
@@ -44,7 +45,8 @@ impl SqlStore {
             )));
         }
         if let Some(r) = m.source_run_id.filter(|r| !r.is_empty()) {
-            self.get_run(r).await?;
+            // Only that it exists: not its params, tags and metrics.
+            self.run_info(r).await?;
         }
         for p in m.params {
             validate::param(p)?;
