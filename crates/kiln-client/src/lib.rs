@@ -5,6 +5,8 @@
 //!
 //! Blocking (ureq): training is synchronous and logs a handful of requests at its end.
 
+pub mod registry;
+
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -110,6 +110,38 @@ pub async fn run_artifact(State(s): S, Query(q): Query<RunArtifactQuery>) -> Res
     download(State(s), UrlPath(format!("{}/{path}", rel.trim_end_matches('/')))).await
 }
 
+#[derive(Deserialize)]
+pub struct VersionArtifactQuery {
+    name: Option<String>,
+    version: Option<String>,
+    path: Option<String>,
+}
+
+/// The web UI's `model-versions/get-artifact`: a file of a registered version, by path relative
+/// to the version's download location (a logged model's directory, or `runs:/<run>/<path>`
+/// resolved against the run's root). Only proxied locations are served, as for runs.
+pub async fn model_version_artifact(State(s): S, Query(q): Query<VersionArtifactQuery>) -> Result<Response, ApiError> {
+    let name = crate::required(q.name.as_deref(), "name")?;
+    let version = crate::required(q.version.as_deref(), "version")?;
+    let path = crate::required(q.path.as_deref(), "path")?;
+    kiln_artifacts::safe_relative(path)?;
+    let mut root = s.store.get_model_version_download_uri(name, version).await?;
+    if let Some(rest) = root.strip_prefix("runs:/") {
+        let (run_id, sub) = rest.split_once('/').unwrap_or((rest, ""));
+        if !sub.is_empty() {
+            kiln_artifacts::safe_relative(sub)?;
+        }
+        let run = s.store.get_run(run_id).await?;
+        root = format!("{}/{sub}", run.info.artifact_uri.trim_end_matches('/'));
+    }
+    let Some(rel) = proxied_path(&root) else {
+        return Err(ApiError(MlflowError::invalid(format!(
+            "model version {name}/{version} keeps its files at '{root}', which this server does not proxy"
+        ))));
+    };
+    download(State(s), UrlPath(format!("{}/{path}", rel.trim_end_matches('/')))).await
+}
+
 /// The destination-relative path of an `mlflow-artifacts:` URI (`mlflow-artifacts:/1/abc/artifacts`
 /// or `mlflow-artifacts://host:port/1/abc/artifacts`).
 fn proxied_path(uri: &str) -> Option<&str> {

@@ -109,6 +109,22 @@ macro_rules! handler {
     };
 }
 
+mod registry;
+
+/// A field MLflow sends as a string that other clients may send as a number (`version`).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        S(String),
+        I(i64),
+    }
+    Ok(Option::<V>::deserialize(d)?.map(|v| match v {
+        V::S(s) => s,
+        V::I(i) => i.to_string(),
+    }))
+}
+
 // ---- experiments ----------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -728,6 +744,7 @@ fn api() -> Router<Arc<AppState>> {
         .route("/logged-models/{model_id}/tags", axum::routing::patch(set_logged_model_tags))
         .route("/logged-models/{model_id}/tags/{tag_key}", axum::routing::delete(delete_logged_model_tag))
         .route("/logged-models/{model_id}/params", post(log_logged_model_params))
+        .merge(registry::routes())
         .fallback(any(not_implemented))
 }
 

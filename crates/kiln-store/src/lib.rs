@@ -20,6 +20,8 @@ mod logged_models;
 pub use inputs::DatasetInput;
 pub use logged_models::NewLoggedModel;
 mod names;
+pub mod registry;
+pub use registry::NewModelVersion;
 pub mod search;
 mod store;
 pub use store::{Store, StoreFuture};
@@ -1199,7 +1201,7 @@ fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
 /// one connection (MySQL's `sql_mode` is per session), each in a transaction with its record in
 /// `kiln_schema`. Hand-run rather than sqlx's `migrate!`, which needs sqlx's macro crate and so
 /// a second build of every database driver.
-const MIGRATIONS: [(i64, [&str; 3]); 5] = [
+const MIGRATIONS: [(i64, [&str; 3]); 6] = [
     (
         1,
         [
@@ -1238,6 +1240,14 @@ const MIGRATIONS: [(i64, [&str; 3]); 5] = [
             include_str!("../migrations/sqlite/0005_metric_bits.sql"),
             include_str!("../migrations/postgres/0005_metric_bits.sql"),
             include_str!("../migrations/mysql/0005_metric_bits.sql"),
+        ],
+    ),
+    (
+        6,
+        [
+            include_str!("../migrations/sqlite/0006_registry.sql"),
+            include_str!("../migrations/postgres/0006_registry.sql"),
+            include_str!("../migrations/mysql/0006_registry.sql"),
         ],
     ),
 ];

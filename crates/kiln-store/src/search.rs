@@ -348,7 +348,7 @@ fn run_attribute(name: &str) -> Result<(&'static str, bool), MlflowError> {
     })
 }
 
-fn comparison(op: Op) -> &'static str {
+pub(crate) fn comparison(op: Op) -> &'static str {
     match op {
         Op::Eq => "=",
         Op::Ne => "!=",
@@ -361,7 +361,7 @@ fn comparison(op: Op) -> &'static str {
 }
 
 /// `col <op> ?` for a string comparison (LIKE case-sensitive, ILIKE by lowering both sides).
-fn string_predicate(
+pub(crate) fn string_predicate(
     col: &str,
     op: Op,
     value: &Value,

@@ -11,10 +11,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, Run, RunInfo, ViewType};
+use kiln_wire::{Experiment, KeyValue, Metric, MlflowError, ModelVersion, RegisteredModel, Run, RunInfo, ViewType};
 use serde_json::Value;
 
-use crate::{DatasetInput, NewLoggedModel, Page, SqlStore};
+use crate::{DatasetInput, NewLoggedModel, NewModelVersion, Page, SqlStore};
 
 /// What every store operation returns: MLflow's error on failure.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MlflowError>> + Send + 'a>>;
@@ -99,4 +99,38 @@ store_trait! { 'a;
         max_results: i64,
         page_token: Option<&'a str>,
     ) -> Page<Value>;
+    // ---- model registry
+    fn create_registered_model(&self, name: &'a str, tags: &'a [KeyValue], description: Option<&'a str>) -> RegisteredModel;
+    fn get_registered_model(&self, name: &'a str) -> RegisteredModel;
+    fn rename_registered_model(&self, name: &'a str, new_name: &'a str) -> RegisteredModel;
+    fn update_registered_model(&self, name: &'a str, description: Option<&'a str>) -> RegisteredModel;
+    fn delete_registered_model(&self, name: &'a str) -> ();
+    fn search_registered_models(
+        &self,
+        filter: &'a str,
+        max_results: i64,
+        order_by: &'a [String],
+        page_token: Option<&'a str>,
+    ) -> Page<RegisteredModel>;
+    fn get_latest_versions(&self, name: &'a str, stages: &'a [String]) -> Vec<ModelVersion>;
+    fn set_registered_model_tag(&self, name: &'a str, tag: &'a KeyValue) -> ();
+    fn delete_registered_model_tag(&self, name: &'a str, key: &'a str) -> ();
+    fn set_registered_model_alias(&self, name: &'a str, alias: &'a str, version: &'a str) -> ();
+    fn delete_registered_model_alias(&self, name: &'a str, alias: &'a str) -> ();
+    fn get_model_version_by_alias(&self, name: &'a str, alias: &'a str) -> ModelVersion;
+    fn create_model_version(&self, v: &'a NewModelVersion<'a>) -> ModelVersion;
+    fn get_model_version(&self, name: &'a str, version: &'a str) -> ModelVersion;
+    fn update_model_version(&self, name: &'a str, version: &'a str, description: Option<&'a str>) -> ModelVersion;
+    fn delete_model_version(&self, name: &'a str, version: &'a str) -> ();
+    fn search_model_versions(
+        &self,
+        filter: &'a str,
+        max_results: i64,
+        order_by: &'a [String],
+        page_token: Option<&'a str>,
+    ) -> Page<ModelVersion>;
+    fn get_model_version_download_uri(&self, name: &'a str, version: &'a str) -> String;
+    fn transition_model_version_stage(&self, name: &'a str, version: &'a str, stage: &'a str, archive_existing: bool) -> ModelVersion;
+    fn set_model_version_tag(&self, name: &'a str, version: &'a str, tag: &'a KeyValue) -> ();
+    fn delete_model_version_tag(&self, name: &'a str, version: &'a str, key: &'a str) -> ();
 }

@@ -187,6 +187,67 @@ pub enum ViewType {
     All,
 }
 
+/// A registered model's alias and the version it names (on the registered model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub alias: String,
+    pub version: String,
+}
+
+/// A version of a registered model (`shared/spec/mlflow-compat.md` §5). `version` is a string
+/// on the wire; `current_stage` is the literal `"None"` when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creation_timestamp: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_updated_timestamp: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    #[serde(default)]
+    pub current_stage: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_link: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model_id: String,
+}
+
+/// A registered model: its newest version per stage, tags and aliases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredModel {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creation_timestamp: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_updated_timestamp: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latest_versions: Vec<ModelVersion>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<Alias>,
+}
+
 /// `f64` in proto3 JSON: NaN and infinities as strings, and accepted as strings on input.
 pub mod special_double {
     use serde::{Deserialize, Deserializer, Serializer};

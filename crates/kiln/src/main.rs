@@ -53,6 +53,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Run the MLflow-compatible tracking server (experiments, runs, params, metrics, tags).
     Server(commands::server::ServerArgs),
+    /// The model registry of a tracking server: list, show, register, aliases, stages, delete.
+    Models(commands::models::ModelsArgs),
 }
 
 /// How a command should write to the terminal.
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args, out),
         Command::Serve(args) => commands::serve::run(&args, out),
         Command::Server(args) => commands::server::run(&args, out),
+        Command::Models(args) => commands::models::run(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 
 mod common;
 mod predict;
+mod registry;
 mod s3;
 mod serve;
 mod server;

@@ -30,7 +30,51 @@ pub(crate) fn scenario_with(uri: &str, dest: &str, env: &[(&str, String)]) {
     let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
     assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
     assert!(stdout.contains("ok  mlflow.log_input"), "{stdout}");
+    let script = repo().join("tests/python/mlflow_registry_client.py");
+    let (code, stdout, stderr) = run(Command::new(&python).arg(&script).env("MLFLOW_TRACKING_URI", &s.base));
+    assert_eq!(code, 0, "{stdout}\n{stderr}\nserver log:\n{}", s.log.lock().unwrap());
+    assert!(stdout.contains("ok  delete_registered_model with an alias in use"), "{stdout}");
     concurrent_writers(&s);
+    concurrent_versions(&s);
+}
+
+/// 8 clients register versions of one model at once: every request succeeds and the versions
+/// are exactly 1..=40, none issued twice (the registered model's row lock on PostgreSQL and
+/// MariaDB, the write lock on SQLite).
+fn concurrent_versions(s: &Server) {
+    let name = format!("concurrent-{}", std::process::id());
+    let post = |path: &str, body: serde_json::Value| -> (u16, String) {
+        let a: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = a
+            .post(&s.url(&format!("/api/2.0/mlflow/{path}")))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, text) = post("registered-models/create", serde_json::json!({"name": name}));
+    assert_eq!(status, 200, "{text}");
+    let versions: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..5)
+                        .map(|_| {
+                            let body = serde_json::json!({"name": name, "source": "s3://bucket/model"});
+                            let (status, text) = post("model-versions/create", body);
+                            assert_eq!(status, 200, "{text}");
+                            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                            v["model_version"]["version"].as_str().unwrap().parse::<i64>().unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = versions.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=40).collect::<Vec<_>>(), "{versions:?}");
 }
 
 /// 8 clients log to one run at once — the same param, the same tag, the same metric key — and
