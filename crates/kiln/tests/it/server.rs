@@ -304,6 +304,27 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
         ("POST", "experiments/create", r#"{"name": "d", "artifact_location": "mlflow-artifacts:/../../etc"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'..' path segments"),
         ("POST", "experiments/create", r#"{"name": "e", "artifact_location": "file:///srv/%252e%252e/etc"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'..' path segments"),
         ("POST", "traces/start", "{}".into(), 501, "NOT_IMPLEMENTED", "not implemented"),
+        // The registry.
+        ("POST", "registered-models/create", "{}".into(), 400, "INVALID_PARAMETER_VALUE", "'name'"),
+        ("POST", "registered-models/create", r#"{"name": ["x"]}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid request"),
+        ("POST", "registered-models/create", r#"{"name": "   "}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'name'"),
+        ("POST", "registered-models/create", r#"{"name": "a/b"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "cannot contain '/'"),
+        ("POST", "registered-models/create", format!(r#"{{"name": "{}"}}"#, "n".repeat(257)), 400, "INVALID_PARAMETER_VALUE", "maximum length"),
+        ("POST", "registered-models/create", format!(r#"{{"name": "t", "tags": [{{"key": "{long}", "value": "v"}}]}}"#), 400, "INVALID_PARAMETER_VALUE", "exceeded length limit of 250"),
+        ("GET", "registered-models/get?name=nope", String::new(), 404, "RESOURCE_DOES_NOT_EXIST", "name=nope not found"),
+        ("GET", "registered-models/search?max_results=1001", String::new(), 400, "INVALID_PARAMETER_VALUE", "max_results"),
+        ("GET", "registered-models/search?max_results=ten", String::new(), 400, "INVALID_PARAMETER_VALUE", "max_results"),
+        ("GET", "registered-models/search?filter=name%20%3D%20'a'%20OR%201%3D1", String::new(), 400, "INVALID_PARAMETER_VALUE", "OR is not supported"),
+        ("GET", "registered-models/search?order_by=metrics.x", String::new(), 400, "INVALID_PARAMETER_VALUE", "order"),
+        ("GET", "model-versions/search?filter=version_number%20%3E%20'x'", String::new(), 400, "INVALID_PARAMETER_VALUE", "not a number"),
+        ("POST", "model-versions/create", r#"{"name": "nope", "source": "s3://b/m"}"#.into(), 404, "RESOURCE_DOES_NOT_EXIST", "nope"),
+        ("POST", "model-versions/create", r#"{"name": "nope"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "'source'"),
+        ("GET", "model-versions/get?name=nope&version=abc", String::new(), 400, "INVALID_PARAMETER_VALUE", "positive integer"),
+        ("GET", "model-versions/get?name=nope&version=-1", String::new(), 400, "INVALID_PARAMETER_VALUE", "positive integer"),
+        ("GET", "model-versions/get?name=nope&version=1", String::new(), 404, "RESOURCE_DOES_NOT_EXIST", "not found"),
+        ("POST", "registered-models/alias", r#"{"name": "nope", "alias": "latest", "version": "1"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "reserved"),
+        ("POST", "model-versions/transition-stage", r#"{"name": "nope", "version": "1", "stage": "Live", "archive_existing_versions": false}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid Model Version stage"),
+        ("POST", "model-versions/transition-stage", r#"{"name": "nope", "version": "1", "stage": "None", "archive_existing_versions": "yes"}"#.into(), 400, "INVALID_PARAMETER_VALUE", "Invalid request"),
     ];
     for (method, path, body, status, code, msg) in cases {
         let (got, v) = call(method, path, &body);
