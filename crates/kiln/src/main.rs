@@ -55,6 +55,14 @@ enum Command {
     Server(commands::server::ServerArgs),
     /// The model registry of a tracking server: list, show, register, aliases, stages, delete.
     Models(commands::models::ModelsArgs),
+    /// Create a DVC-compatible repository (.dvc/) in a directory.
+    Init(commands::data::InitArgs),
+    /// Track data with a .dvc file and the cache (DVC-compatible).
+    Add(commands::data::AddArgs),
+    /// Show tracked data that differs from its .dvc file.
+    Status(commands::data::StatusArgs),
+    /// Restore tracked data from the cache.
+    Checkout(commands::data::CheckoutArgs),
 }
 
 /// How a command should write to the terminal.
@@ -103,6 +111,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args, out),
         Command::Server(args) => commands::server::run(&args, out),
         Command::Models(args) => commands::models::run(&args, out),
+        Command::Init(args) => commands::data::init(&args, out),
+        Command::Add(args) => commands::data::add(&args, out),
+        Command::Status(args) => commands::data::status(&args, out),
+        Command::Checkout(args) => commands::data::checkout(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod data;
 pub mod models;
 pub mod predict;
 pub mod serve;

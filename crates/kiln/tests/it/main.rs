@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod data;
 mod predict;
 mod registry;
 mod s3;

@@ -1,0 +1,246 @@
+//! DVC 3's hashes (`shared/spec/pipelines.md` §4): a file is the md5 of its raw bytes; a
+//! directory is the md5 of a JSON listing of its files (sorted by relative path, serialised as
+//! Python's `json.dumps(..., sort_keys=True)` writes it) with `.dir` appended. DVC 2's
+//! `md5-dos2unix` is kept for reading old entries.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+
+use crate::CacheError;
+
+/// Read buffer: large enough that hashing runs at disk speed, small enough per thread.
+const BUF: usize = 1 << 20;
+
+/// What DVC records about an output: its hash, size and, for a directory, file count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashInfo {
+    /// Lowercase hex; a directory's ends in `.dir`.
+    pub md5: String,
+    pub size: u64,
+    pub nfiles: Option<u64>,
+}
+
+impl HashInfo {
+    #[must_use]
+    pub fn is_dir(&self) -> bool {
+        self.md5.ends_with(".dir")
+    }
+}
+
+/// One file of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct DirEntry {
+    pub md5: String,
+    pub relpath: String,
+    #[serde(skip)]
+    pub size: u64,
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// md5 of bytes already in memory.
+#[must_use]
+pub fn md5_bytes(data: &[u8]) -> String {
+    hex(&Md5::digest(data))
+}
+
+/// The md5 and size of a file's raw bytes (symlinks followed, as DVC).
+///
+/// # Errors
+/// The file cannot be read.
+pub fn md5_file(path: &Path) -> Result<(String, u64), CacheError> {
+    let io = |source| CacheError::Io { path: path.to_owned(), source };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; BUF];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&h.finalize()), size))
+}
+
+/// DVC 2's `md5-dos2unix`: a file that looks like text (no NUL in its first 8 KiB) is hashed
+/// with every CRLF turned into LF. Only for checking entries written by DVC 2.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn md5_dos2unix(path: &Path) -> Result<String, CacheError> {
+    let data = std::fs::read(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
+    let head = &data[..data.len().min(8192)];
+    if head.contains(&0) {
+        return Ok(md5_bytes(&data));
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+    Ok(md5_bytes(&out))
+}
+
+/// A string as Python's `json.dumps` writes it with `ensure_ascii=True`: everything outside
+/// printable ASCII as `\uXXXX` (lowercase hex, surrogate pairs beyond the BMP). Written by hand
+/// because serde_json keeps non-ASCII as UTF-8, and the listing's md5 depends on every byte.
+fn python_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// The listing bytes DVC hashes for a directory; `entries` must be sorted by `relpath`.
+#[must_use]
+pub fn dir_listing_json(entries: &[DirEntry]) -> String {
+    let mut out = String::with_capacity(entries.len() * 80 + 2);
+    out.push('[');
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"md5\": ");
+        python_json_string(&e.md5, &mut out);
+        out.push_str(", \"relpath\": ");
+        python_json_string(&e.relpath, &mut out);
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// A hashed directory: its [`HashInfo`], the listing and its bytes.
+#[derive(Debug, Clone)]
+pub struct DirHash {
+    pub info: HashInfo,
+    pub entries: Vec<DirEntry>,
+    pub listing: String,
+}
+
+/// Every file under `root` (recursively, symlinks to files followed), as `/`-separated paths
+/// relative to it, sorted; `.git` and `.dvc` directories are skipped, as DVC skips them.
+///
+/// # Errors
+/// A directory cannot be read, or a name is not UTF-8 (DVC's listings are text).
+pub fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, CacheError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_owned(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let rd = std::fs::read_dir(&dir).map_err(|source| CacheError::Io { path: dir.clone(), source })?;
+        for e in rd {
+            let e = e.map_err(|source| CacheError::Io { path: dir.clone(), source })?;
+            let name = e.file_name();
+            let name = name.to_str().ok_or_else(|| CacheError::NotUtf8(e.path()))?.to_owned();
+            let path = e.path();
+            let meta = std::fs::metadata(&path).map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            if meta.is_dir() {
+                if name != ".git" && name != ".dvc" {
+                    stack.push((path, rel));
+                }
+            } else {
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Hashes a directory as DVC does, its files in parallel. `known` answers a file's md5 without
+/// reading it when its stat is unchanged (see [`crate::state::State`]).
+///
+/// # Errors
+/// A file or directory cannot be read.
+pub fn hash_dir(root: &Path, known: &(dyn Fn(&Path) -> Option<(String, u64)> + Sync)) -> Result<DirHash, CacheError> {
+    let files = walk_files(root)?;
+    let entries = files
+        .par_iter()
+        .map(|(rel, path)| {
+            let (md5, size) = match known(path) {
+                Some(k) => k,
+                None => md5_file(path)?,
+            };
+            Ok(DirEntry { md5, relpath: rel.clone(), size })
+        })
+        .collect::<Result<Vec<_>, CacheError>>()?;
+    let listing = dir_listing_json(&entries);
+    let size = entries.iter().map(|e| e.size).sum();
+    let info =
+        HashInfo { md5: format!("{}.dir", md5_bytes(listing.as_bytes())), size, nfiles: Some(entries.len() as u64) };
+    Ok(DirHash { info, entries, listing })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `shared/spec/pipelines.md` §4.4, checked against DVC.
+    #[test]
+    fn worked_example() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("hello.txt"), "hello\n").unwrap();
+        std::fs::write(p.join("crlf.csv"), "x,y\r\n1,2\r\n").unwrap();
+        std::fs::create_dir_all(p.join("data/sub")).unwrap();
+        std::fs::write(p.join("data/a.txt"), "a\n").unwrap();
+        std::fs::write(p.join("data/sub/b.txt"), "b\r\n").unwrap();
+        assert_eq!(md5_file(&p.join("hello.txt")).unwrap(), ("b1946ac92492d2347c6235b4d2611184".into(), 6));
+        assert_eq!(md5_file(&p.join("crlf.csv")).unwrap(), ("ef4330228809c42919ada65a11393fd1".into(), 10));
+        let d = hash_dir(&p.join("data"), &|_| None).unwrap();
+        assert_eq!(
+            d.listing,
+            r#"[{"md5": "60b725f10c9c85c70d97880dfe8191b3", "relpath": "a.txt"}, {"md5": "c5053d4da03789bfbc4bee760fade936", "relpath": "sub/b.txt"}]"#
+        );
+        assert_eq!(d.listing.len(), 134);
+        assert_eq!(d.info, HashInfo { md5: "2a0f3f5e358b7f8ff3d4fa660d0617ef.dir".into(), size: 5, nfiles: Some(2) });
+        // DVC 2 hashed text with CRLF as LF.
+        assert_eq!(md5_dos2unix(&p.join("crlf.csv")).unwrap(), md5_bytes(b"x,y\n1,2\n"));
+    }
+
+    #[test]
+    fn listing_escapes_like_python() {
+        let e = |r: &str| DirEntry { md5: "x".into(), relpath: r.into(), size: 0 };
+        assert_eq!(
+            dir_listing_json(&[e("é\"q\\\u{7f}\t😀")]),
+            r#"[{"md5": "x", "relpath": "\u00e9\"q\\\u007f\t\ud83d\ude00"}]"#
+        );
+        assert_eq!(dir_listing_json(&[]), "[]");
+    }
+}

@@ -1,0 +1,211 @@
+//! The content-addressed cache under `.dvc/cache` (`shared/spec/pipelines.md` §6): DVC 3's
+//! `files/md5/<2>/<30>` layout (DVC 2's `<2>/<30>` read too), objects read-only, written through
+//! a temp file and a rename so that a killed process never leaves a partial object, and checked
+//! against their name before use.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+
+use crate::CacheError;
+use crate::hash::{DirEntry, hex, md5_file};
+
+/// How a workspace file is made from its cache object (`cache.type` in `.dvc/config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// A copy-on-write clone where the filesystem has them (`std::fs::copy` asks the kernel,
+    /// which clones on btrfs/XFS), else a copy; DVC's default `reflink,copy` amounts to this.
+    Copy,
+    Hardlink,
+    Symlink,
+}
+
+impl LinkType {
+    /// The first of DVC's comma-separated `cache.type` values kiln can honour.
+    #[must_use]
+    pub fn from_config(value: &str) -> Self {
+        for t in value.split(',').map(str::trim) {
+            match t {
+                "hardlink" => return Self::Hardlink,
+                "symlink" => return Self::Symlink,
+                "reflink" | "copy" => return Self::Copy,
+                _ => {}
+            }
+        }
+        Self::Copy
+    }
+}
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_owned(), source }
+}
+
+fn split(md5: &str) -> Result<(&str, &str), CacheError> {
+    let hexpart = md5.strip_suffix(".dir").unwrap_or(md5);
+    if hexpart.len() != 32 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CacheError::BadHash(md5.to_owned()));
+    }
+    Ok(md5.split_at(2))
+}
+
+/// Cache objects are 0444, as DVC leaves them.
+fn make_read_only(path: &Path) -> Result<(), CacheError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).map_err(io(path))
+}
+
+impl Cache {
+    /// Where DVC 3 keeps the object `md5` (`.dir` listings included).
+    ///
+    /// # Errors
+    /// `md5` is not a 32-digit hex hash.
+    pub fn object_path(&self, md5: &str) -> Result<PathBuf, CacheError> {
+        let (a, b) = split(md5)?;
+        Ok(self.root.join("files").join("md5").join(a).join(b))
+    }
+
+    /// The object's path if the cache holds it (DVC 3 layout first, then DVC 2's).
+    #[must_use]
+    pub fn find(&self, md5: &str) -> Option<PathBuf> {
+        let (a, b) = split(md5).ok()?;
+        [self.root.join("files").join("md5").join(a).join(b), self.root.join(a).join(b)]
+            .into_iter()
+            .find(|p| p.is_file())
+    }
+
+    /// A temp file in the object's directory (same filesystem, so the rename is atomic).
+    fn temp_in(&self, dest: &Path) -> Result<tempfile::NamedTempFile, CacheError> {
+        let dir = dest.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io(dir))
+    }
+
+    fn publish(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), CacheError> {
+        let path = tmp.path().to_owned();
+        make_read_only(&path)?;
+        tmp.persist(dest).map_err(|e| CacheError::Io { path: dest.to_owned(), source: e.error })?;
+        Ok(())
+    }
+
+    /// Stores a file, hashing it as it is copied (one read), and returns its md5 and size. An
+    /// object already present is kept (and its copy dropped).
+    ///
+    /// # Errors
+    /// The file cannot be read or the cache written.
+    pub fn store_file(&self, src: &Path) -> Result<(String, u64), CacheError> {
+        let staging = self.root.join("files").join("md5").join(".incoming");
+        let mut tmp = self.temp_in(&staging.join("x"))?;
+        let mut f = std::fs::File::open(src).map_err(io(src))?;
+        let mut h = Md5::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(io(src))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+            size += n as u64;
+        }
+        tmp.flush().map_err(io(src))?;
+        let md5 = hex(&h.finalize());
+        let dest = self.object_path(&md5)?;
+        if dest.is_file() {
+            return Ok((md5, size));
+        }
+        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root)).map_err(io(&dest))?;
+        Self::publish(tmp, &dest)?;
+        Ok((md5, size))
+    }
+
+    /// Stores a file whose md5 is already known (from the state) unless the cache has it.
+    ///
+    /// # Errors
+    /// The file cannot be read, the cache written, or the content no longer has that md5.
+    pub fn store_known(&self, src: &Path, md5: &str) -> Result<(), CacheError> {
+        if self.find(md5).is_some() {
+            return Ok(());
+        }
+        let (got, _) = self.store_file(src)?;
+        if got != md5 {
+            return Err(CacheError::Changed { path: src.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Stores bytes (a directory listing) under `md5`.
+    ///
+    /// # Errors
+    /// The cache cannot be written.
+    pub fn store_bytes(&self, md5: &str, data: &[u8]) -> Result<(), CacheError> {
+        let dest = self.object_path(md5)?;
+        if dest.is_file() {
+            return Ok(());
+        }
+        let mut tmp = self.temp_in(&dest)?;
+        tmp.write_all(data).map_err(io(&dest))?;
+        Self::publish(tmp, &dest)
+    }
+
+    /// The object, checked against its name: a corrupt object is refused, never used.
+    ///
+    /// # Errors
+    /// Missing object, or its content does not hash to its name.
+    pub fn verified(&self, md5: &str) -> Result<PathBuf, CacheError> {
+        let path = self.find(md5).ok_or_else(|| CacheError::Missing(md5.to_owned()))?;
+        let want = md5.strip_suffix(".dir").unwrap_or(md5);
+        let (got, _) = md5_file(&path)?;
+        if got != want {
+            return Err(CacheError::Corrupt { md5: md5.to_owned(), path });
+        }
+        Ok(path)
+    }
+
+    /// A directory's listing from its `.dir` object.
+    ///
+    /// # Errors
+    /// Missing or corrupt object, not a listing.
+    pub fn listing(&self, md5: &str) -> Result<Vec<DirEntry>, CacheError> {
+        let path = self.verified(md5)?;
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| CacheError::Corrupt { md5: format!("{md5} ({e})"), path })
+    }
+
+    /// Makes `dest` the content of object `md5` with `link`, atomically (a temp name beside
+    /// `dest`, then a rename over it). Copies are writable; links point at read-only objects,
+    /// so editing one in place fails instead of corrupting the cache.
+    ///
+    /// # Errors
+    /// Missing or corrupt object, unwritable workspace.
+    pub fn checkout_file(&self, md5: &str, dest: &Path, link: LinkType) -> Result<(), CacheError> {
+        let obj = self.verified(md5)?;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let tmp = dir.join(format!(
+            ".{}.kiln-tmp",
+            dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        let _ = std::fs::remove_file(&tmp);
+        match link {
+            LinkType::Copy => {
+                std::fs::copy(&obj, &tmp).map_err(io(&tmp))?;
+                // A copy is the user's to edit (the object's 0444 is copied along).
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(io(&tmp))?;
+            }
+            LinkType::Hardlink => std::fs::hard_link(&obj, &tmp).map_err(io(&tmp))?,
+            LinkType::Symlink => {
+                let abs = std::path::absolute(&obj).map_err(io(&obj))?;
+                std::os::unix::fs::symlink(abs, &tmp).map_err(io(&tmp))?;
+            }
+        }
+        std::fs::rename(&tmp, dest).map_err(io(dest))
+    }
+}

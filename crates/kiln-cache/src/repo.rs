@@ -1,0 +1,481 @@
+//! A DVC repository: the `.dvc/` directory, its config and cache, and the data commands on
+//! `.dvc` files: `init`, `add`, `status`, `checkout`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::dvcfile::{DvcFile, Out};
+use crate::hash::{self, HashInfo};
+use crate::odb::{Cache, LinkType};
+use crate::state::State;
+use crate::{CacheError, write_atomic};
+
+/// What `dvc init` writes into `.dvc/.gitignore`.
+const DVC_GITIGNORE: &str = "/config.local\n/tmp\n/cache\n";
+const DVCIGNORE: &str = "# Add patterns of files dvc should ignore, which could improve\n\
+# the performance. Learn more at\n# https://dvc.org/doc/user-guide/dvcignore\n";
+
+/// An opened repository.
+#[derive(Debug)]
+pub struct Repo {
+    pub root: PathBuf,
+    pub cache: Cache,
+    pub link: LinkType,
+    pub state: State,
+    scm: bool,
+}
+
+/// How an output differs from its `.dvc` file (DVC's status words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Deleted,
+    Modified,
+    NotInCache,
+}
+
+impl Change {
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Modified => "modified",
+            Self::NotInCache => "not in cache",
+        }
+    }
+}
+
+/// The changes of one `.dvc` file: (output path, change).
+pub type Changes = Vec<(String, Change)>;
+
+/// What `add` did for one target.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub dvc_file: PathBuf,
+    pub hash: HashInfo,
+}
+
+/// Minimal INI reading for `.dvc/config`: `[section]` then `key = value`. DVC's sections look
+/// like `[core]`, `[cache]`, `['remote "name"']`.
+#[must_use]
+pub fn read_config(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.trim().trim_matches('\'').to_owned();
+        } else if let Some((k, v)) = line.split_once('=') {
+            out.entry(section.clone()).or_default().insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    out
+}
+
+fn rel_slash(path: &Path) -> String {
+    path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+}
+
+impl Repo {
+    /// Creates `.dvc/` in `dir` (as `dvc init`; `no_scm` when `dir` is not a git work tree).
+    ///
+    /// # Errors
+    /// Already initialised, or the files cannot be written.
+    pub fn init(dir: &Path) -> Result<Self, CacheError> {
+        let dvc = dir.join(".dvc");
+        if dvc.exists() {
+            return Err(CacheError::AlreadyInitialized(dir.to_owned()));
+        }
+        let scm = dir.join(".git").exists();
+        std::fs::create_dir_all(&dvc).map_err(|source| CacheError::Io { path: dvc.clone(), source })?;
+        write_atomic(&dvc.join("config"), if scm { b"" } else { b"[core]\n    no_scm = True\n" })?;
+        write_atomic(&dvc.join(".gitignore"), DVC_GITIGNORE.as_bytes())?;
+        write_atomic(&dir.join(".dvcignore"), DVCIGNORE.as_bytes())?;
+        Self::open(dir)
+    }
+
+    /// The repository containing `start` (the nearest ancestor with a `.dvc` directory).
+    ///
+    /// # Errors
+    /// No repository above `start`.
+    pub fn find(start: &Path) -> Result<Self, CacheError> {
+        let start = std::path::absolute(start).map_err(|source| CacheError::Io { path: start.to_owned(), source })?;
+        let root =
+            start.ancestors().find(|d| d.join(".dvc").is_dir()).ok_or_else(|| CacheError::NotARepo(start.clone()))?;
+        Self::open(root)
+    }
+
+    fn open(root: &Path) -> Result<Self, CacheError> {
+        let config_path = root.join(".dvc").join("config");
+        let text = std::fs::read_to_string(&config_path).unwrap_or_default();
+        let mut config = read_config(&text);
+        // Local overrides (credentials, a machine's cache location) win, as in DVC.
+        for (section, kv) in read_config(&std::fs::read_to_string(root.join(".dvc/config.local")).unwrap_or_default()) {
+            config.entry(section).or_default().extend(kv);
+        }
+        let cache_cfg = config.get("cache");
+        let cache_dir = cache_cfg
+            .and_then(|c| c.get("dir"))
+            .map_or_else(|| root.join(".dvc").join("cache"), |d| root.join(".dvc").join(d));
+        let link = cache_cfg.and_then(|c| c.get("type")).map_or(LinkType::Copy, |t| LinkType::from_config(t));
+        let no_scm = config.get("core").and_then(|c| c.get("no_scm")).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        Ok(Self {
+            root: root.to_owned(),
+            cache: Cache { root: cache_dir },
+            link,
+            state: State::load(&root.join(".dvc").join("tmp").join("kiln-state.json")),
+            scm: !no_scm && root.join(".git").exists(),
+        })
+    }
+
+    /// `target` as an absolute path inside the repository, checked.
+    fn inside(&self, target: &Path) -> Result<PathBuf, CacheError> {
+        let abs = std::path::absolute(target).map_err(|source| CacheError::Io { path: target.to_owned(), source })?;
+        let rel = abs.strip_prefix(&self.root).map_err(|_| CacheError::Outside(abs.clone()))?;
+        if rel.as_os_str().is_empty()
+            || rel.components().any(|c| matches!(c, std::path::Component::ParentDir))
+            || rel.components().next().is_some_and(|c| c.as_os_str() == ".dvc" || c.as_os_str() == ".git")
+        {
+            return Err(CacheError::Outside(abs));
+        }
+        Ok(abs)
+    }
+
+    fn git_tracked(&self, path: &Path) -> bool {
+        if !self.scm {
+            return false;
+        }
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["ls-files", "--error-unmatch", "--"])
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Appends `/name` to the `.gitignore` beside `path` unless it is there.
+    fn gitignore(&self, path: &Path) -> Result<(), CacheError> {
+        if !self.scm {
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let entry = format!("/{name}");
+        let gi = dir.join(".gitignore");
+        let mut text = std::fs::read_to_string(&gi).unwrap_or_default();
+        if text.lines().any(|l| l.trim() == entry) {
+            return Ok(());
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&entry);
+        text.push('\n');
+        write_atomic(&gi, text.as_bytes())
+    }
+
+    /// The md5 of a file, from the state when its stat is unchanged.
+    fn file_md5(&self, path: &Path) -> Result<(String, u64), CacheError> {
+        self.state.md5(path)
+    }
+
+    /// Hashes `path` (file or directory) as it is now.
+    ///
+    /// # Errors
+    /// Unreadable data.
+    pub fn hash(&self, path: &Path) -> Result<HashInfo, CacheError> {
+        let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
+        if meta.is_dir() {
+            let d = hash::hash_dir(path, &|p| self.state.get(p))?;
+            for e in &d.entries {
+                self.state.put(&path.join(&e.relpath), &e.md5);
+            }
+            Ok(d.info)
+        } else {
+            let (md5, size) = self.file_md5(path)?;
+            Ok(HashInfo { md5, size, nfiles: None })
+        }
+    }
+
+    /// Stores `path` in the cache and returns its hash; with a link type other than copy, the
+    /// workspace files become links to the (read-only) objects.
+    fn commit(&self, path: &Path) -> Result<HashInfo, CacheError> {
+        let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
+        if !meta.is_dir() {
+            let md5 = self.store_one(path)?;
+            return self.hash(path).map(|h| HashInfo { md5, ..h });
+        }
+        let files = hash::walk_files(path)?;
+        let entries = files
+            .par_iter()
+            .map(|(rel, p)| {
+                let md5 = self.store_one(p)?;
+                let size = std::fs::metadata(p).map_err(|source| CacheError::Io { path: p.clone(), source })?.len();
+                Ok(hash::DirEntry { md5, relpath: rel.clone(), size })
+            })
+            .collect::<Result<Vec<_>, CacheError>>()?;
+        let listing = hash::dir_listing_json(&entries);
+        let md5 = format!("{}.dir", hash::md5_bytes(listing.as_bytes()));
+        self.cache.store_bytes(&md5, listing.as_bytes())?;
+        Ok(HashInfo { md5, size: entries.iter().map(|e| e.size).sum(), nfiles: Some(entries.len() as u64) })
+    }
+
+    /// One file into the cache (skipping the copy when the state knows it and the cache has
+    /// it), linked back per the link type; returns its md5.
+    fn store_one(&self, p: &Path) -> Result<String, CacheError> {
+        let md5 = match self.state.get(p) {
+            Some((md5, _)) if self.cache.find(&md5).is_some() => md5,
+            Some((md5, _)) => {
+                self.cache.store_known(p, &md5)?;
+                md5
+            }
+            None => {
+                let (md5, _) = self.cache.store_file(p)?;
+                md5
+            }
+        };
+        if self.link != LinkType::Copy {
+            self.cache.checkout_file(&md5, p, self.link)?;
+        }
+        self.state.put(p, &md5);
+        Ok(md5)
+    }
+
+    /// `dvc add`: caches each target and writes `<target>.dvc` beside it.
+    ///
+    /// # Errors
+    /// A target outside the repository, missing, tracked by git, or unreadable.
+    pub fn add(&self, targets: &[PathBuf]) -> Result<Vec<Added>, CacheError> {
+        let mut out = Vec::new();
+        for t in targets {
+            let abs = self.inside(t)?;
+            if !abs.exists() {
+                return Err(CacheError::Io {
+                    path: abs,
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                });
+            }
+            if self.git_tracked(&abs) {
+                return Err(CacheError::TrackedByGit(abs));
+            }
+            let hash = self.commit(&abs)?;
+            let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dvc_file = abs.with_file_name(format!("{name}.dvc"));
+            // Re-adding keeps what the user wrote about the output (desc, meta, …).
+            let (extra, top) = match DvcFile::read(&dvc_file) {
+                Ok(f) => (f.outs.into_iter().next().map(|o| o.extra).unwrap_or_default(), f.extra),
+                Err(_) => Default::default(),
+            };
+            let file = DvcFile {
+                outs: vec![Out { path: name, hash: Some(hash.clone()), legacy: false, cache: true, extra }],
+                extra: top,
+            };
+            file.write(&dvc_file)?;
+            self.gitignore(&abs)?;
+            out.push(Added { dvc_file, hash });
+        }
+        self.state.save()?;
+        Ok(out)
+    }
+
+    /// Every `.dvc` file in the repository (not under `.git`/`.dvc`), sorted.
+    ///
+    /// # Errors
+    /// A directory cannot be read.
+    pub fn dvc_files(&self) -> Result<Vec<PathBuf>, CacheError> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let rd = std::fs::read_dir(&dir).map_err(|source| CacheError::Io { path: dir.clone(), source })?;
+            for e in rd.flatten() {
+                let p = e.path();
+                let name = e.file_name();
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    if name != ".git" && name != ".dvc" {
+                        stack.push(p);
+                    }
+                } else if name.to_string_lossy().ends_with(".dvc") && ft.is_file() {
+                    found.push(p);
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// How one output compares with its entry, `None` when in sync.
+    fn out_change(&self, dvc_path: &Path, o: &Out) -> Result<Option<Change>, CacheError> {
+        let path = DvcFile::out_path(dvc_path, o);
+        let Some(want) = &o.hash else { return Ok(Some(Change::Modified)) };
+        if !path.exists() {
+            return Ok(Some(Change::Deleted));
+        }
+        let same = if o.legacy && !want.is_dir() {
+            hash::md5_dos2unix(&path)? == want.md5
+        } else {
+            self.hash(&path)?.md5 == want.md5
+        };
+        if !same {
+            return Ok(Some(Change::Modified));
+        }
+        if o.cache && !self.in_cache(want)? {
+            return Ok(Some(Change::NotInCache));
+        }
+        Ok(None)
+    }
+
+    /// The object, and for a directory every file of it, is in the cache.
+    fn in_cache(&self, h: &HashInfo) -> Result<bool, CacheError> {
+        if self.cache.find(&h.md5).is_none() {
+            return Ok(false);
+        }
+        if h.is_dir() {
+            return Ok(self.cache.listing(&h.md5)?.iter().all(|e| self.cache.find(&e.md5).is_some()));
+        }
+        Ok(true)
+    }
+
+    /// `dvc status` for data sources: each `.dvc` file (relative, `/`-separated) whose outputs
+    /// differ, with how. Empty when everything is in sync.
+    ///
+    /// # Errors
+    /// An unreadable `.dvc` file or data.
+    pub fn status(&self) -> Result<BTreeMap<String, Changes>, CacheError> {
+        let mut out = BTreeMap::new();
+        for f in self.dvc_files()? {
+            let parsed = DvcFile::read(&f)?;
+            let mut changes = Vec::new();
+            for o in &parsed.outs {
+                if let Some(c) = self.out_change(&f, o)? {
+                    changes.push((o.path.clone(), c));
+                }
+            }
+            if !changes.is_empty() {
+                out.insert(rel_slash(f.strip_prefix(&self.root).unwrap_or(&f)), changes);
+            }
+        }
+        self.state.save()?;
+        Ok(out)
+    }
+
+    /// `dvc checkout`: makes the workspace match the `.dvc` files (all, or those of
+    /// `targets`). Data that differs and is not in the cache would be lost, so it is refused
+    /// unless `force`. Returns the outputs restored.
+    ///
+    /// # Errors
+    /// A missing or corrupt cache object (never used), data that would be lost, I/O.
+    pub fn checkout(&self, targets: &[PathBuf], force: bool) -> Result<Vec<String>, CacheError> {
+        let files = if targets.is_empty() {
+            self.dvc_files()?
+        } else {
+            targets
+                .iter()
+                .map(|t| {
+                    let abs = self.inside(t)?;
+                    Ok(if abs.extension().is_some_and(|e| e == "dvc") {
+                        abs
+                    } else {
+                        let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        abs.with_file_name(format!("{name}.dvc"))
+                    })
+                })
+                .collect::<Result<Vec<_>, CacheError>>()?
+        };
+        let mut restored = Vec::new();
+        for f in files {
+            let parsed = DvcFile::read(&f)?;
+            for o in &parsed.outs {
+                let Some(want) = &o.hash else { continue };
+                if !o.cache {
+                    continue;
+                }
+                let path = DvcFile::out_path(&f, o);
+                match self.out_change(&f, o)? {
+                    None | Some(Change::NotInCache) => continue,
+                    Some(Change::Modified) if !force => {
+                        // Would the current content be lost? Only a file whose bytes the cache
+                        // lacks (a directory that only lost files loses nothing more).
+                        if let Some(lost) = self.uncached_file(&path)? {
+                            return Err(CacheError::WouldLose(lost));
+                        }
+                    }
+                    _ => {}
+                }
+                self.restore(want, &path)?;
+                restored.push(rel_slash(path.strip_prefix(&self.root).unwrap_or(&path)));
+            }
+        }
+        self.state.save()?;
+        Ok(restored)
+    }
+
+    /// The first file at `path` (a file, or any file under a directory) whose content is not
+    /// in the cache.
+    fn uncached_file(&self, path: &Path) -> Result<Option<PathBuf>, CacheError> {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            hash::walk_files(path)?.into_iter().map(|(_, p)| p).collect()
+        } else {
+            vec![path.to_owned()]
+        };
+        for f in files {
+            let (md5, _) = self.file_md5(&f)?;
+            if self.cache.find(&md5).is_none() {
+                return Ok(Some(f));
+            }
+        }
+        Ok(None)
+    }
+
+    fn restore(&self, want: &HashInfo, path: &Path) -> Result<(), CacheError> {
+        if !want.is_dir() {
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
+            }
+            self.cache.checkout_file(&want.md5, path, self.link)?;
+            self.state.put(path, &want.md5);
+            return Ok(());
+        }
+        let listing = self.cache.listing(&want.md5)?;
+        // A listing names files inside the directory; one that climbs out is refused.
+        if let Some(bad) = listing.iter().find(|e| {
+            e.relpath.is_empty()
+                || e.relpath.starts_with('/')
+                || e.relpath.contains('\\')
+                || e.relpath.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        }) {
+            return Err(CacheError::Corrupt {
+                md5: format!("{} (listing names `{}`)", want.md5, bad.relpath),
+                path: path.to_owned(),
+            });
+        }
+        if path.is_file() {
+            std::fs::remove_file(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
+        }
+        // Files the listing does not name go, so the directory hashes as recorded.
+        let keep: std::collections::HashSet<&str> = listing.iter().map(|e| e.relpath.as_str()).collect();
+        if path.is_dir() {
+            for (rel, p) in hash::walk_files(path)? {
+                if !keep.contains(rel.as_str()) {
+                    std::fs::remove_file(&p).map_err(|source| CacheError::Io { path: p.clone(), source })?;
+                }
+            }
+        }
+        listing.par_iter().try_for_each(|e| {
+            let p = path.join(&e.relpath);
+            if self.state.get(&p).is_some_and(|(m, _)| m == e.md5) {
+                return Ok(());
+            }
+            self.cache.checkout_file(&e.md5, &p, self.link)?;
+            self.state.put(&p, &e.md5);
+            Ok::<(), CacheError>(())
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! DVC-compatible data versioning against the real `dvc` (from the test venv), both ways, in
+//! real git repositories: what kiln adds, dvc sees as up to date and checks out from kiln's
+//! cache; what dvc adds, kiln sees as up to date and checks out from dvc's cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+use crate::serve::test_python;
+
+/// The `dvc` of the test venv (beside its python).
+fn dvc_bin() -> Option<PathBuf> {
+    let python = test_python()?;
+    Some(Path::new(&python).with_file_name("dvc"))
+}
+
+fn dvc(bin: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    run(Command::new(bin).args(args).current_dir(dir).env("DVC_NO_ANALYTICS", "1").env("NO_COLOR", "1"))
+}
+
+fn kiln_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    run(kiln().args(args).current_dir(dir))
+}
+
+fn git_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(Command::new("git").args(["init", "-q"]).current_dir(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    dir
+}
+
+/// `shared/spec/pipelines.md` §4.4's files.
+fn worked_example(p: &Path) {
+    std::fs::write(p.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(p.join("crlf.csv"), "x,y\r\n1,2\r\n").unwrap();
+    std::fs::create_dir_all(p.join("data/sub")).unwrap();
+    std::fs::write(p.join("data/a.txt"), "a\n").unwrap();
+    std::fs::write(p.join("data/sub/b.txt"), "b\r\n").unwrap();
+}
+
+const DATA_DVC: &str =
+    "outs:\n- md5: 2a0f3f5e358b7f8ff3d4fa660d0617ef.dir\n  size: 5\n  nfiles: 2\n  hash: md5\n  path: data\n";
+
+#[test]
+fn kiln_add_then_dvc_reads_it() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let repo = git_repo();
+    let p = repo.path();
+    let (code, out, err) = kiln_in(p, &["init"]);
+    assert_eq!(code, 0, "{out}{err}");
+    worked_example(p);
+    let (code, out, err) = kiln_in(p, &["add", "hello.txt", "data", "crlf.csv"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("data.dvc")).unwrap(), DATA_DVC);
+    assert_eq!(
+        std::fs::read_to_string(p.join("hello.txt.dvc")).unwrap(),
+        "outs:\n- md5: b1946ac92492d2347c6235b4d2611184\n  size: 6\n  hash: md5\n  path: hello.txt\n"
+    );
+    assert!(std::fs::read_to_string(p.join(".gitignore")).unwrap().lines().any(|l| l == "/data"));
+    let listing = p.join(".dvc/cache/files/md5/2a/0f3f5e358b7f8ff3d4fa660d0617ef.dir");
+    assert_eq!(std::fs::read(&listing).unwrap().len(), 134);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&listing).unwrap().permissions().mode() & 0o777, 0o444);
+    for obj in
+        ["60/b725f10c9c85c70d97880dfe8191b3", "b1/946ac92492d2347c6235b4d2611184", "ef/4330228809c42919ada65a11393fd1"]
+    {
+        assert!(p.join(".dvc/cache/files/md5").join(obj).is_file(), "{obj}");
+    }
+    let (code, out, err) = kiln_in(p, &["status"]);
+    assert_eq!((code, out.trim()), (0, "Data and pipelines are up to date."), "{err}");
+    // The real dvc agrees, and restores deleted data from kiln's cache.
+    let (code, out, err) = dvc(&dvc_bin, p, &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Data and pipelines are up to date."), "{out}{err}");
+    std::fs::remove_dir_all(p.join("data")).unwrap();
+    std::fs::write(p.join("hello.txt"), "changed\n").unwrap();
+    let (_, out, _) = kiln_in(p, &["status", "--json"]);
+    let (_, dvc_out, _) = dvc(&dvc_bin, p, &["status", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&dvc_out).unwrap(),
+        "kiln: {out}\ndvc: {dvc_out}"
+    );
+    let (code, out, err) = dvc(&dvc_bin, p, &["checkout", "data.dvc"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read(p.join("data/sub/b.txt")).unwrap(), b"b\r\n");
+    // hello.txt was modified and its new content is in no cache: kiln refuses to lose it.
+    let (code, _, err) = kiln_in(p, &["checkout"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("would lose it"), "{err}");
+    assert_eq!(std::fs::read_to_string(p.join("hello.txt")).unwrap(), "changed\n");
+    let (code, out, err) = kiln_in(p, &["checkout", "--force", "hello.txt"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("hello.txt")).unwrap(), "hello\n");
+    let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}");
+}
+
+#[test]
+fn dvc_add_then_kiln_reads_it() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let repo = git_repo();
+    let p = repo.path();
+    let (code, out, err) = dvc(&dvc_bin, p, &["init", "-q"]);
+    assert_eq!(code, 0, "{out}{err}");
+    worked_example(p);
+    let (code, out, err) = dvc(&dvc_bin, p, &["add", "-q", "hello.txt", "data", "crlf.csv"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dvc_written = std::fs::read_to_string(p.join("data.dvc")).unwrap();
+    assert_eq!(dvc_written, DATA_DVC);
+    let (code, out, err) = kiln_in(p, &["status"]);
+    assert_eq!((code, out.trim()), (0, "Data and pipelines are up to date."), "{err}");
+    // Re-adding with kiln writes the same file.
+    let (code, out, err) = kiln_in(p, &["add", "data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("data.dvc")).unwrap(), dvc_written);
+    // A change is seen the same way by both.
+    std::fs::write(p.join("data/a.txt"), "A\n").unwrap();
+    let (_, out, _) = kiln_in(p, &["status"]);
+    assert!(out.contains("data.dvc:\n\tchanged outs:\n\t\tmodified:           data"), "{out}");
+    // The new content is in no cache: kiln refuses to lose it unless forced.
+    let (code, _, err) = kiln_in(p, &["checkout"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(std::fs::read_to_string(p.join("data/a.txt")).unwrap(), "A\n");
+    let (code, out, err) = kiln_in(p, &["checkout", "--force", "data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("data/a.txt")).unwrap(), "a\n");
+    // Deleted data comes back from dvc's cache without --force; an extra file goes.
+    std::fs::remove_file(p.join("data/sub/b.txt")).unwrap();
+    std::fs::write(p.join("data/extra.txt"), "x").unwrap();
+    std::fs::remove_file(p.join("hello.txt")).unwrap();
+    let (code, out, err) = kiln_in(p, &["checkout"]);
+    assert_eq!(code, 1, "an untracked file in a tracked directory is data too: {out}{err}");
+    std::fs::remove_file(p.join("data/extra.txt")).unwrap();
+    let (code, out, err) = kiln_in(p, &["checkout"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read(p.join("data/sub/b.txt")).unwrap(), b"b\r\n");
+    assert_eq!(std::fs::read_to_string(p.join("hello.txt")).unwrap(), "hello\n");
+    let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}");
+}
+
+#[test]
+fn bad_data_commands_are_refused() {
+    let repo = git_repo();
+    let p = repo.path();
+    let (code, _, err) = kiln_in(p, &["status"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("kiln init"), "{err}");
+    assert_eq!(kiln_in(p, &["init"]).0, 0);
+    let (code, _, err) = kiln_in(p, &["init"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already has a .dvc directory"), "{err}");
+    let (code, _, err) = kiln_in(p, &["add", "missing.csv"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing.csv"), "{err}");
+    let (code, _, err) = kiln_in(p, &["add", "../outside.csv"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("outside the repository"), "{err}");
+    // A file git tracks is git's.
+    std::fs::write(p.join("tracked.txt"), "x").unwrap();
+    run(Command::new("git").args(["add", "tracked.txt"]).current_dir(p));
+    let (code, _, err) = kiln_in(p, &["add", "tracked.txt"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already tracked by git"), "{err}");
+    // A corrupted cache object is detected and never used.
+    std::fs::write(p.join("model.bin"), "weights").unwrap();
+    assert_eq!(kiln_in(p, &["add", "model.bin"]).0, 0);
+    let obj = walk(&p.join(".dvc/cache/files/md5"))
+        .into_iter()
+        .find(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&obj, "tampered").unwrap();
+    std::fs::remove_file(p.join("model.bin")).unwrap();
+    let (code, _, err) = kiln_in(p, &["checkout"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not match its hash"), "{err}");
+    assert!(!p.join("model.bin").exists());
+    // A .dvc file that is not one names the problem.
+    std::fs::write(p.join("bad.dvc"), "outs: [1, 2\n").unwrap();
+    let (code, _, err) = kiln_in(p, &["status"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.dvc"), "{err}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
