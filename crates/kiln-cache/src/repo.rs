@@ -434,6 +434,68 @@ impl Repo {
         Ok(None)
     }
 
+    /// Every object the workspace's `.dvc` files and `dvc.lock` name (for a directory: its
+    /// listing and each file in it). A listing missing from the cache keeps only its own name.
+    ///
+    /// # Errors
+    /// An unreadable `.dvc` file or `dvc.lock`.
+    pub fn used_objects(&self) -> Result<std::collections::HashSet<String>, CacheError> {
+        let mut hashes: Vec<String> = Vec::new();
+        for f in self.dvc_files()? {
+            hashes.extend(DvcFile::read(&f)?.outs.into_iter().filter_map(|o| o.hash.map(|h| h.md5)));
+        }
+        let lock = self.root.join("dvc.lock");
+        if lock.is_file() {
+            let text =
+                std::fs::read_to_string(&lock).map_err(|source| CacheError::Io { path: lock.clone(), source })?;
+            let doc: serde_json::Value = serde_saphyr::from_str(&text)
+                .map_err(|e| CacheError::DvcFile { path: lock.clone(), message: e.to_string() })?;
+            if let Some(stages) = doc.get("stages").and_then(|s| s.as_object()) {
+                for stage in stages.values() {
+                    for out in stage.get("outs").and_then(|o| o.as_array()).into_iter().flatten() {
+                        if let Some(md5) = out.get("md5").and_then(|m| m.as_str()) {
+                            hashes.push(md5.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut used = std::collections::HashSet::new();
+        for h in hashes {
+            if h.ends_with(".dir") && self.cache.find(&h).is_some() {
+                used.extend(self.cache.listing(&h)?.into_iter().map(|e| e.md5));
+            }
+            used.insert(h);
+        }
+        Ok(used)
+    }
+
+    /// `dvc gc --workspace`: the cache objects (DVC 3 layout) no `.dvc` file or `dvc.lock`
+    /// of the workspace uses, and left-over temp files. Removes them unless `dry`; returns them.
+    ///
+    /// # Errors
+    /// The cache cannot be read or an object removed.
+    pub fn gc(&self, dry: bool) -> Result<Vec<PathBuf>, CacheError> {
+        let used = self.used_objects()?;
+        let base = self.cache.root.join("files").join("md5");
+        let mut unused = Vec::new();
+        if base.is_dir() {
+            for (rel, path) in hash::walk_files(&base)? {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let md5 = rel.replacen('/', "", 1);
+                if name.starts_with('.') || rel.starts_with(".incoming/") || !used.contains(&md5) {
+                    unused.push(path);
+                }
+            }
+        }
+        if !dry {
+            for p in &unused {
+                std::fs::remove_file(p).map_err(|source| CacheError::Io { path: p.clone(), source })?;
+            }
+        }
+        Ok(unused)
+    }
+
     fn restore(&self, want: &HashInfo, path: &Path) -> Result<(), CacheError> {
         if !want.is_dir() {
             if path.is_dir() {

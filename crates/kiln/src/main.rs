@@ -63,6 +63,8 @@ enum Command {
     Status(commands::data::StatusArgs),
     /// Restore tracked data from the cache.
     Checkout(commands::data::CheckoutArgs),
+    /// Remove cache objects the workspace no longer uses.
+    Gc(commands::data::GcArgs),
 }
 
 /// How a command should write to the terminal.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Add(args) => commands::data::add(&args, out),
         Command::Status(args) => commands::data::status(&args, out),
         Command::Checkout(args) => commands::data::checkout(&args, out),
+        Command::Gc(args) => commands::data::gc(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

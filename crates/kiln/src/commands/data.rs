@@ -41,6 +41,57 @@ pub struct CheckoutArgs {
     force: bool,
 }
 
+/// Remove cache objects the workspace no longer uses (as `dvc gc --workspace`).
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Keep what the workspace's .dvc files and dvc.lock use (the only scope so far; required,
+    /// as in DVC, so that nothing is removed by accident).
+    #[arg(short, long, required = true)]
+    workspace: bool,
+    /// Remove without asking.
+    #[arg(short, long)]
+    force: bool,
+    /// Only list what would be removed.
+    #[arg(long)]
+    dry: bool,
+}
+
+pub fn gc(args: &GcArgs, out: Output) -> anyhow::Result<()> {
+    let repo = Repo::find(std::path::Path::new("."))?;
+    let unused = repo.gc(true)?;
+    let mut stdout = std::io::stdout().lock();
+    if args.dry || unused.is_empty() {
+        for p in &unused {
+            writeln!(stdout, "{}", p.display())?;
+        }
+        if !out.quiet && unused.is_empty() {
+            writeln!(stdout, "No unused cache to remove.")?;
+        }
+        return Ok(());
+    }
+    if !args.force {
+        use std::io::IsTerminal;
+        anyhow::ensure!(
+            std::io::stdin().is_terminal(),
+            "{} unused cache objects would be removed; pass --force to remove them without asking",
+            unused.len()
+        );
+        write!(stdout, "{} unused cache objects will be removed. Proceed? [y/n] ", unused.len())?;
+        stdout.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            writeln!(stdout, "nothing removed")?;
+            return Ok(());
+        }
+    }
+    let removed = repo.gc(false)?;
+    if !out.quiet {
+        writeln!(stdout, "Removed {} objects from the cache.", removed.len())?;
+    }
+    Ok(())
+}
+
 pub fn init(args: &InitArgs, out: Output) -> anyhow::Result<()> {
     let repo = Repo::init(&args.dir)?;
     if !out.quiet {

@@ -138,6 +138,26 @@ fn dvc_add_then_kiln_reads_it() {
     assert_eq!(std::fs::read_to_string(p.join("hello.txt")).unwrap(), "hello\n");
     let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
     assert!(out.contains("Data and pipelines are up to date."), "{out}");
+
+    // gc: a replaced version's object goes; dvc's own gc then finds nothing more to remove.
+    std::fs::write(p.join("hello.txt"), "hello again\n").unwrap();
+    assert_eq!(kiln_in(p, &["add", "hello.txt"]).0, 0);
+    let (code, out, err) = kiln_in(p, &["gc", "-w", "--dry"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("b1/946ac92492d2347c6235b4d2611184"), "{out}");
+    let (code, _, err) = run(kiln().args(["gc", "-w"]).current_dir(p).stdin(std::process::Stdio::null()));
+    assert_eq!(code, 1);
+    assert!(err.contains("--force"), "{err}");
+    let (code, out, err) = kiln_in(p, &["gc", "-w", "-f"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Removed 1 objects"), "{out}");
+    let before = walk(&p.join(".dvc/cache/files/md5")).len();
+    let (code, out, err) = dvc(&dvc_bin, p, &["gc", "-w", "-f"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(walk(&p.join(".dvc/cache/files/md5")).len(), before, "dvc gc found more: {out}");
+    let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}");
 }
 
 #[test]
