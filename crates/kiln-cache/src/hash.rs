@@ -168,9 +168,16 @@ pub fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, CacheError> {
             let name = e.file_name();
             let name = name.to_str().ok_or_else(|| CacheError::NotUtf8(e.path()))?.to_owned();
             let path = e.path();
-            let meta = std::fs::metadata(&path).map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            // The entry's type comes with the directory listing; only a symlink needs a stat
+            // to learn what it points at (DVC follows them).
+            let ft = e.file_type().map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            let is_dir = if ft.is_symlink() {
+                std::fs::metadata(&path).map_err(|source| CacheError::Io { path: path.clone(), source })?.is_dir()
+            } else {
+                ft.is_dir()
+            };
             let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            if meta.is_dir() {
+            if is_dir {
                 if name != ".git" && name != ".dvc" {
                     stack.push((path, rel));
                 }
