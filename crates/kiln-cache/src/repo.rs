@@ -161,7 +161,7 @@ impl Repo {
     }
 
     /// Appends `/name` to the `.gitignore` beside `path` unless it is there.
-    fn gitignore(&self, path: &Path) -> Result<(), CacheError> {
+    pub fn gitignore(&self, path: &Path) -> Result<(), CacheError> {
         if !self.scm {
             return Ok(());
         }
@@ -206,7 +206,7 @@ impl Repo {
 
     /// Stores `path` in the cache and returns its hash; with a link type other than copy, the
     /// workspace files become links to the (read-only) objects.
-    fn commit(&self, path: &Path) -> Result<HashInfo, CacheError> {
+    pub fn commit(&self, path: &Path) -> Result<HashInfo, CacheError> {
         let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
         if !meta.is_dir() {
             let md5 = self.store_one(path)?;

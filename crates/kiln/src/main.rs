@@ -65,6 +65,8 @@ enum Command {
     Checkout(commands::data::CheckoutArgs),
     /// Remove cache objects the workspace no longer uses.
     Gc(commands::data::GcArgs),
+    /// Run the pipeline's changed stages (dvc.yaml), writing dvc.lock (DVC-compatible).
+    Repro(commands::data::ReproArgs),
 }
 
 /// How a command should write to the terminal.
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::data::status(&args, out),
         Command::Checkout(args) => commands::data::checkout(&args, out),
         Command::Gc(args) => commands::data::gc(&args, out),
+        Command::Repro(args) => commands::data::repro(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

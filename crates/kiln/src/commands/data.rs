@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use kiln_cache::Repo;
+use kiln_pipeline::repro::{DepChange, Reason};
 
 use crate::Output;
 
@@ -113,31 +114,126 @@ pub fn add(args: &AddArgs, out: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One stage's reasons as DVC's `status --json` items.
+fn reasons_json(reasons: &[Reason]) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = reasons
+        .iter()
+        .map(|r| match r {
+            Reason::Deps(deps) => {
+                let m: serde_json::Map<String, serde_json::Value> = deps
+                    .iter()
+                    .map(|(p, c)| {
+                        let v = match c {
+                            DepChange::Path(w) => serde_json::json!(w),
+                            DepChange::Params(kv) => serde_json::Value::Object(
+                                kv.iter().map(|(k, w)| (k.clone(), serde_json::json!(w))).collect(),
+                            ),
+                        };
+                        (p.clone(), v)
+                    })
+                    .collect();
+                serde_json::json!({ "changed deps": m })
+            }
+            Reason::Outs(outs) => {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    outs.iter().map(|(p, w)| (p.clone(), serde_json::json!(w))).collect();
+                serde_json::json!({ "changed outs": m })
+            }
+            Reason::Command => serde_json::json!("changed command"),
+            Reason::AlwaysChanged => serde_json::json!("always changed"),
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}
+
+fn word_line(out: &mut impl Write, tabs: &str, word: &str, what: &str) -> std::io::Result<()> {
+    writeln!(out, "{tabs}{:<20}{what}", format!("{word}:"))
+}
+
 pub fn status(args: &StatusArgs, _out: Output) -> anyhow::Result<()> {
     let repo = Repo::find(std::path::Path::new("."))?;
+    let stages = if repo.root.join("dvc.yaml").is_file() {
+        let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
+        kiln_pipeline::status(&repo, &pipeline)?
+    } else {
+        Vec::new()
+    };
     let changes = repo.status()?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let doc: serde_json::Map<String, serde_json::Value> = changes
-            .iter()
-            .map(|(file, outs)| {
-                let outs: serde_json::Map<String, serde_json::Value> =
-                    outs.iter().map(|(p, c)| (p.clone(), serde_json::json!(c.word()))).collect();
-                (file.clone(), serde_json::json!([{ "changed outs": outs }]))
-            })
-            .collect();
+        let mut doc = serde_json::Map::new();
+        for (name, reasons) in &stages {
+            doc.insert(name.clone(), reasons_json(reasons));
+        }
+        for (file, outs) in &changes {
+            let outs: serde_json::Map<String, serde_json::Value> =
+                outs.iter().map(|(p, c)| (p.clone(), serde_json::json!(c.word()))).collect();
+            doc.insert(file.clone(), serde_json::json!([{ "changed outs": outs }]));
+        }
         writeln!(stdout, "{}", serde_json::Value::Object(doc))?;
         return Ok(());
     }
-    if changes.is_empty() {
+    if changes.is_empty() && stages.is_empty() {
         writeln!(stdout, "Data and pipelines are up to date.")?;
+    }
+    for (name, reasons) in &stages {
+        writeln!(stdout, "{name}:")?;
+        for r in reasons {
+            match r {
+                Reason::Deps(deps) => {
+                    writeln!(stdout, "\tchanged deps:")?;
+                    for (p, c) in deps {
+                        match c {
+                            DepChange::Path(w) => word_line(&mut stdout, "\t\t", w, p)?,
+                            DepChange::Params(kv) => {
+                                writeln!(stdout, "\t\t{p}:")?;
+                                for (k, w) in kv {
+                                    word_line(&mut stdout, "\t\t\t", w, k)?;
+                                }
+                            }
+                        }
+                    }
+                }
+                Reason::Outs(outs) => {
+                    writeln!(stdout, "\tchanged outs:")?;
+                    for (p, w) in outs {
+                        word_line(&mut stdout, "\t\t", w, p)?;
+                    }
+                }
+                Reason::Command => writeln!(stdout, "\tchanged command")?,
+                Reason::AlwaysChanged => writeln!(stdout, "\talways changed")?,
+            }
+        }
     }
     for (file, outs) in &changes {
         writeln!(stdout, "{file}:\n\tchanged outs:")?;
         for (p, c) in outs {
-            writeln!(stdout, "\t\t{:<20}{p}", format!("{}:", c.word()))?;
+            word_line(&mut stdout, "\t\t", c.word(), p)?;
         }
     }
+    Ok(())
+}
+
+/// Run the pipeline's changed stages, upstream first (as `dvc repro`).
+#[derive(Debug, clap::Args)]
+pub struct ReproArgs {
+    /// Stage names [default: every stage of dvc.yaml].
+    targets: Vec<String>,
+    /// Run the stages (and their upstream) even if nothing changed.
+    #[arg(short, long)]
+    force: bool,
+    /// Only the targets, not the stages they depend on.
+    #[arg(short, long)]
+    single_item: bool,
+}
+
+pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
+    let repo = Repo::find(std::path::Path::new("."))?;
+    let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
+    let opts =
+        kiln_pipeline::ReproOptions { targets: args.targets.clone(), force: args.force, single_item: args.single_item };
+    let mut log: Box<dyn Write> = if out.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };
+    kiln_pipeline::repro(&repo, &pipeline, &opts, &mut log)?;
     Ok(())
 }
 

@@ -216,3 +216,114 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+const PARAMS: &str = "prepare:\n  factor: 2\ntrain:\n  alpha: 0.5\n  seed: 42\n";
+const PIPELINE: &str = "stages:
+  prepare:
+    cmd: mkdir -p data/prepared && tr a b < data/raw.txt > data/prepared/out.txt && echo ${prepare.factor} > data/prepared/factor.txt
+    deps:
+    - data/raw.txt
+    params:
+    - prepare.factor
+    outs:
+    - data/prepared
+  train:
+    cmd: cat data/prepared/out.txt data/prepared/factor.txt > model.txt && echo '{\"acc\":0.9}' > metrics.json
+    deps:
+    - data/prepared
+    params:
+    - train
+    outs:
+    - model.txt
+    metrics:
+    - metrics.json:
+        cache: false
+";
+
+fn pipeline_repo() -> tempfile::TempDir {
+    let repo = git_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["init"]).0, 0);
+    std::fs::create_dir_all(p.join("data")).unwrap();
+    std::fs::write(p.join("data/raw.txt"), "banana\n").unwrap();
+    std::fs::write(p.join("params.yaml"), PARAMS).unwrap();
+    std::fs::write(p.join("dvc.yaml"), PIPELINE).unwrap();
+    repo
+}
+
+#[test]
+fn kiln_repro_writes_the_lock_dvc_writes() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let repo = pipeline_repo();
+    let p = repo.path();
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Running stage 'prepare':") && out.contains("Running stage 'train':"), "{out}");
+    assert_eq!(std::fs::read_to_string(p.join("model.txt")).unwrap(), "bbnbnb\n2\n");
+    let ours = std::fs::read_to_string(p.join("dvc.lock")).unwrap();
+    let (code, out, err) = dvc(&dvc_bin, p, &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Data and pipelines are up to date."), "dvc disagrees:\n{out}{err}\nlock:\n{ours}");
+    let (_, out, _) = kiln_in(p, &["repro"]);
+    assert!(
+        out.contains("Stage 'prepare' didn't change, skipping") && out.contains("Data and pipelines are up to date."),
+        "{out}"
+    );
+    // DVC, forced to rerun everything, writes the very same bytes.
+    let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-f", "-q"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), ours);
+
+    // A param change: both see the same; only the stage that lists it reruns.
+    std::fs::write(p.join("params.yaml"), PARAMS.replace("alpha: 0.5", "alpha: 0.25")).unwrap();
+    let (_, ours_json, _) = kiln_in(p, &["status", "--json"]);
+    let (_, dvc_json, _) = dvc(&dvc_bin, p, &["status", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ours_json).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&dvc_json).unwrap(),
+        "kiln: {ours_json}\ndvc: {dvc_json}"
+    );
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Stage 'prepare' didn't change") && out.contains("Running stage 'train'"), "{out}");
+    let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}");
+
+    // DVC reruns after a data change; kiln agrees afterwards.
+    std::fs::write(p.join("data/raw.txt"), "apple\n").unwrap();
+    let (_, out, _) = kiln_in(p, &["status"]);
+    assert!(out.contains("prepare:\n\tchanged deps:\n\t\tmodified:           data/raw.txt"), "{out}");
+    let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-q"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = kiln_in(p, &["status"]);
+    assert_eq!(out.trim(), "Data and pipelines are up to date.");
+}
+
+#[test]
+fn bad_pipelines_are_refused_and_a_failed_stage_keeps_its_lock() {
+    let repo = pipeline_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["repro"]).0, 0);
+    let lock = std::fs::read_to_string(p.join("dvc.lock")).unwrap();
+    std::fs::write(p.join("dvc.yaml"), PIPELINE.replace("&& echo '{\"acc\":0.9}' > metrics.json", "&& exit 3"))
+        .unwrap();
+    let (code, _, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("failed to reproduce 'train'") && err.contains("exited with 3"), "{err}");
+    assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), lock);
+    for (yaml, want) in [
+        (
+            "stages:\n  a:\n    cmd: x\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: y\n    deps: [a.txt]\n    outs: [b.txt]\n",
+            "cycle",
+        ),
+        ("stages:\n  a:\n    cmd: x\n    outs: [data]\n  b:\n    cmd: y\n    outs: [data/x]\n", "overlapping outputs"),
+        ("stages:\n  a:\n    cmd: x ${missing.key}\n", "stages.a.cmd"),
+        ("stages:\n  a:\n    cmd: [x\n", "dvc.yaml"),
+        ("stages:\n  a:\n    command: x\n", "stages.a.command"),
+    ] {
+        std::fs::write(p.join("dvc.yaml"), yaml).unwrap();
+        let (code, _, err) = kiln_in(p, &["repro"]);
+        assert_eq!(code, 1, "{yaml}");
+        assert!(err.contains(want), "{yaml}: want `{want}` in {err}");
+    }
+}

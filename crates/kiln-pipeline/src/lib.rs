@@ -1,0 +1,42 @@
+//! kiln-pipeline: DVC-compatible pipelines (`shared/spec/pipelines.md`): `dvc.yaml` with
+//! `${…}` interpolation, the stage graph, `dvc.lock` (schema 2.0), change detection (`status`)
+//! and `repro`, on top of kiln-cache's hashing and cache.
+
+use std::path::PathBuf;
+
+pub mod dvcyaml;
+pub mod lock;
+pub mod repro;
+pub mod value;
+
+pub use dvcyaml::Pipeline;
+pub use repro::{ReproOptions, load_params_file, repro, status};
+
+/// Errors of pipelines, each naming the file, key or stage.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("`{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", file.display(), if key.is_empty() { String::new() } else { format!(", key `{key}`") })]
+    Invalid { file: PathBuf, key: String, message: String },
+    #[error(transparent)]
+    Cache(#[from] kiln_cache::CacheError),
+    #[error("overlapping outputs: {a} and {b}")]
+    Overlap { a: String, b: String },
+    #[error("the pipeline has a cycle through stage '{0}'")]
+    Cycle(String),
+    #[error("no stage '{0}' in dvc.yaml")]
+    UnknownStage(String),
+    #[error("stage '{stage}': dependency `{path}` does not exist")]
+    MissingDep { stage: String, path: String },
+    #[error("params file `{file}` has no key `{key}`")]
+    MissingParam { file: String, key: String },
+    #[error("stage '{stage}' did not produce its output `{path}`")]
+    MissingOut { stage: String, path: String },
+    #[error("failed to reproduce '{stage}': failed to run: {cmd}, exited with {code}")]
+    Failed { stage: String, cmd: String, code: String },
+}

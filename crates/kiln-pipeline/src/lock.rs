@@ -1,0 +1,400 @@
+//! `dvc.lock` (schema 2.0, `shared/spec/pipelines.md` §3): read any valid one, write it with
+//! DVC's key order and block style.
+
+use std::path::Path;
+
+use kiln_cache::hash::HashInfo;
+
+use crate::PipelineError;
+use crate::dvcyaml::Cmd;
+use crate::value::{Value, from_yaml, python_float};
+
+/// A dep or out as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub path: String,
+    /// `None` for an entry without `hash: md5` (DVC 2).
+    pub hash: Option<HashInfo>,
+    pub legacy: bool,
+}
+
+/// One stage's recorded state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockStage {
+    pub cmd: Cmd,
+    pub deps: Vec<Entry>,
+    /// file -> [(key, value)], `params.yaml` first, then files sorted; keys sorted.
+    pub params: Vec<(String, Vec<(String, Value)>)>,
+    pub outs: Vec<Entry>,
+}
+
+/// The lock: stages in `dvc.yaml` order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lock {
+    pub stages: Vec<(String, LockStage)>,
+}
+
+fn bad(file: &Path, message: impl Into<String>) -> PipelineError {
+    PipelineError::Invalid { file: file.to_owned(), key: String::new(), message: message.into() }
+}
+
+fn entries(v: Option<&Value>, file: &Path) -> Result<Vec<Entry>, PipelineError> {
+    let Some(Value::List(items)) = v else { return Ok(Vec::new()) };
+    items
+        .iter()
+        .map(|e| {
+            let path = e.get("path").and_then(Value::as_str).ok_or_else(|| bad(file, "an entry has no path"))?;
+            let md5 = e.get("md5").and_then(Value::as_str);
+            let count = |k: &str| match e.get(k) {
+                Some(Value::Int(i)) => u64::try_from(*i).ok(),
+                _ => None,
+            };
+            Ok(Entry {
+                path: path.to_owned(),
+                hash: md5.map(|m| HashInfo {
+                    md5: m.to_owned(),
+                    size: count("size").unwrap_or(0),
+                    nfiles: count("nfiles"),
+                }),
+                legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
+            })
+        })
+        .collect()
+}
+
+impl Lock {
+    /// Reads `dvc.lock`; a missing file is an empty lock.
+    ///
+    /// # Errors
+    /// Invalid YAML or not a schema-2.0 lock.
+    pub fn read(path: &Path) -> Result<Self, PipelineError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(PipelineError::Io { path: path.to_owned(), source }),
+        };
+        let doc = from_yaml(&text).map_err(|e| bad(path, e.to_string()))?;
+        if doc.get("schema").and_then(Value::as_str) != Some("2.0") {
+            return Err(bad(path, "not a schema '2.0' lock file (DVC 1 locks are not read)"));
+        }
+        let mut stages = Vec::new();
+        if let Some(Value::Map(m)) = doc.get("stages") {
+            for (name, s) in m {
+                let cmd = match s.get("cmd") {
+                    Some(Value::Str(c)) => Cmd::One(c.clone()),
+                    Some(Value::List(l)) => Cmd::Many(l.iter().filter_map(|v| v.python_str()).collect()),
+                    _ => return Err(bad(path, format!("stage `{name}` has no cmd"))),
+                };
+                let mut params = Vec::new();
+                if let Some(Value::Map(files)) = s.get("params") {
+                    for (f, kv) in files {
+                        let Value::Map(kv) = kv else { return Err(bad(path, format!("params of `{name}`"))) };
+                        params.push((f.clone(), kv.clone()));
+                    }
+                }
+                stages.push((
+                    name.clone(),
+                    LockStage { cmd, deps: entries(s.get("deps"), path)?, params, outs: entries(s.get("outs"), path)? },
+                ));
+            }
+        }
+        Ok(Self { stages })
+    }
+
+    #[must_use]
+    pub fn stage(&self, name: &str) -> Option<&LockStage> {
+        self.stages.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// The file's text, as DVC writes it.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut s = String::from("schema: '2.0'\nstages:\n");
+        for (name, st) in &self.stages {
+            s.push_str(&format!("  {}:\n", scalar(name)));
+            match &st.cmd {
+                Cmd::One(c) => s.push_str(&line("    cmd:", c, 6)),
+                Cmd::Many(l) => {
+                    s.push_str("    cmd:\n");
+                    for c in l {
+                        s.push_str(&line("    -", c, 6));
+                    }
+                }
+            }
+            render_entries(&mut s, "deps", &st.deps);
+            if !st.params.is_empty() {
+                s.push_str("    params:\n");
+                for (file, kv) in &st.params {
+                    s.push_str(&format!("      {}:\n", scalar(file)));
+                    for (k, v) in kv {
+                        render_value(&mut s, 8, k, v);
+                    }
+                }
+            }
+            render_entries(&mut s, "outs", &st.outs);
+        }
+        s
+    }
+}
+
+fn render_entries(s: &mut String, key: &str, items: &[Entry]) {
+    if items.is_empty() {
+        return;
+    }
+    s.push_str(&format!("    {key}:\n"));
+    for e in items {
+        s.push_str(&line("    - path:", &e.path, 8));
+        if let Some(h) = &e.hash {
+            s.push_str(&format!("      hash: md5\n      md5: {}\n      size: {}\n", h.md5, h.size));
+            if let Some(n) = h.nfiles {
+                s.push_str(&format!("      nfiles: {n}\n"));
+            }
+        }
+    }
+}
+
+/// `key: value` at `indent`, maps and lists in block style (lists at the key's indent, as
+/// ruamel writes them).
+fn render_value(s: &mut String, indent: usize, key: &str, v: &Value) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Map(m) if !m.is_empty() => {
+            s.push_str(&format!("{pad}{}:\n", scalar(key)));
+            for (k, v) in m {
+                render_value(s, indent + 2, k, v);
+            }
+        }
+        Value::List(l) if !l.is_empty() => {
+            s.push_str(&format!("{pad}{}:\n", scalar(key)));
+            for item in l {
+                match item {
+                    Value::Map(_) | Value::List(_) => {
+                        // Nested collections inside a list: flow style keeps it short and valid.
+                        s.push_str(&format!("{pad}- {}\n", item.to_json()));
+                    }
+                    Value::Str(t) => s.push_str(&line(&format!("{pad}-"), t, indent + 2)),
+                    other => s.push_str(&format!("{pad}- {}\n", scalar_value(other))),
+                }
+            }
+        }
+        Value::Str(t) => s.push_str(&line(&format!("{pad}{}:", scalar(key)), t, indent + 2)),
+        other => s.push_str(&format!("{pad}{}: {}\n", scalar(key), scalar_value(other))),
+    }
+}
+
+fn scalar_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => python_float(*f),
+        Value::Str(s) => scalar(s),
+        Value::Map(_) => "{}".to_owned(),
+        Value::List(_) => "[]".to_owned(),
+    }
+}
+
+/// Would YAML 1.2 read `s` back as something other than this string?
+fn resolves_to_other_type(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    matches!(l.as_str(), "null" | "~" | "true" | "false" | ".inf" | "-.inf" | "+.inf" | ".nan")
+        || s.parse::<f64>().is_ok()
+        || s.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        || s.strip_prefix("0o").is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+}
+
+/// A string as a YAML scalar: plain where YAML allows it, else single-quoted, else (control
+/// characters) double-quoted.
+#[must_use]
+pub fn scalar(s: &str) -> String {
+    if s.chars().any(|c| c.is_control()) {
+        return serde_json::Value::String(s.to_owned()).to_string();
+    }
+    let first_bad = s.starts_with([
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ',
+    ]);
+    let plain = !s.is_empty()
+        && !first_bad
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !resolves_to_other_type(s);
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', "''")) }
+}
+
+/// ruamel.yaml's line width: DVC writes through it, and long plain scalars (typically `cmd`)
+/// are folded onto continuation lines.
+const BEST_WIDTH: usize = 80;
+
+/// `prefix` (e.g. `    cmd:`) followed by `text` as a scalar, folded the way ruamel.yaml's
+/// emitter folds it (`write_plain` / `write_single_quoted`, ruamel.yaml 0.19), continuation
+/// lines at `indent`; ends with a newline. Byte-identical locks need the same folding.
+fn line(prefix: &str, text: &str, indent: usize) -> String {
+    let mut out = String::from(prefix);
+    let mut column = prefix.chars().count();
+    let rendered = scalar(text);
+    let newline = |out: &mut String, column: &mut usize| {
+        out.push('\n');
+        out.push_str(&" ".repeat(indent));
+        *column = indent;
+    };
+    if rendered.starts_with('"') {
+        out.push(' ');
+        out.push_str(&rendered);
+    } else if rendered.starts_with('\'') {
+        out.push_str(" '");
+        column += 2;
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == ' ' {
+                let start = i;
+                while i < chars.len() && chars[i] == ' ' {
+                    i += 1;
+                }
+                if i - start == 1 && column > BEST_WIDTH && start != 0 && i != chars.len() {
+                    newline(&mut out, &mut column);
+                } else {
+                    out.push_str(&" ".repeat(i - start));
+                    column += i - start;
+                }
+            } else if chars[i] == '\'' {
+                out.push_str("''");
+                column += 2;
+                i += 1;
+            } else {
+                let start = i;
+                while i < chars.len() && chars[i] != ' ' && chars[i] != '\'' {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                column += i - start;
+                out.push_str(&word);
+            }
+        }
+        out.push('\'');
+    } else {
+        out.push(' ');
+        column += 1;
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == ' ' {
+                let start = i;
+                while i < chars.len() && chars[i] == ' ' {
+                    i += 1;
+                }
+                if i - start == 1 && column >= BEST_WIDTH {
+                    newline(&mut out, &mut column);
+                } else {
+                    out.push_str(&" ".repeat(i - start));
+                    column += i - start;
+                }
+            } else {
+                let start = i;
+                while i < chars.len() && chars[i] != ' ' {
+                    i += 1;
+                }
+                let len = i - start;
+                // Words longer than the rest of the line start a new one.
+                if len + column > BEST_WIDTH && column > indent {
+                    newline(&mut out, &mut column);
+                }
+                out.extend(&chars[start..i]);
+                column += len;
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_reads_back() {
+        let lock = Lock {
+            stages: vec![(
+                "prepare".into(),
+                LockStage {
+                    cmd: Cmd::One("python3 src/prepare.py --min-len 2 data/messages.tsv data/prepared".into()),
+                    deps: vec![Entry {
+                        path: "data/messages.tsv".into(),
+                        hash: Some(HashInfo {
+                            md5: "a4247d7b3610196992e60c5114e2e9be".into(),
+                            size: 5846,
+                            nfiles: None,
+                        }),
+                        legacy: false,
+                    }],
+                    params: vec![(
+                        "params.yaml".into(),
+                        vec![
+                            ("prepare.min_len".into(), Value::Int(2)),
+                            (
+                                "split".into(),
+                                Value::Map(vec![
+                                    ("test_ratio".into(), Value::Float(0.25)),
+                                    ("seed".into(), Value::Int(42)),
+                                ]),
+                            ),
+                        ],
+                    )],
+                    outs: vec![Entry {
+                        path: "data/prepared".into(),
+                        hash: Some(HashInfo {
+                            md5: "25799712b2b8a9c589271bc9ae53da75.dir".into(),
+                            size: 5292,
+                            nfiles: Some(3),
+                        }),
+                        legacy: false,
+                    }],
+                },
+            )],
+        };
+        let text = lock.render();
+        assert_eq!(
+            text,
+            "schema: '2.0'\nstages:\n  prepare:\n    cmd: python3 src/prepare.py --min-len 2 data/messages.tsv data/prepared\n    deps:\n    - path: data/messages.tsv\n      hash: md5\n      md5: a4247d7b3610196992e60c5114e2e9be\n      size: 5846\n    params:\n      params.yaml:\n        prepare.min_len: 2\n        split:\n          test_ratio: 0.25\n          seed: 42\n    outs:\n    - path: data/prepared\n      hash: md5\n      md5: 25799712b2b8a9c589271bc9ae53da75.dir\n      size: 5292\n      nfiles: 3\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dvc.lock");
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(Lock::read(&p).unwrap(), lock);
+    }
+
+    /// Folded as DVC 3.67 (ruamel.yaml 0.19) wrote these two commands.
+    #[test]
+    fn folds_long_commands_like_ruamel() {
+        assert_eq!(
+            line(
+                "    cmd:",
+                "mkdir -p data/prepared && tr a b < data/raw.txt > data/prepared/out.txt && echo 2 > data/prepared/factor.txt",
+                6
+            ),
+            "    cmd: mkdir -p data/prepared && tr a b < data/raw.txt > data/prepared/out.txt\n      && echo 2 > data/prepared/factor.txt\n"
+        );
+        assert_eq!(
+            line(
+                "    cmd:",
+                "cat data/prepared/out.txt data/prepared/factor.txt > model.txt && echo '{\"acc\":0.9}' > metrics.json",
+                6
+            ),
+            "    cmd: cat data/prepared/out.txt data/prepared/factor.txt > model.txt && echo \n      '{\"acc\":0.9}' > metrics.json\n"
+        );
+        assert_eq!(line("    cmd:", "short", 6), "    cmd: short\n");
+    }
+
+    #[test]
+    fn quotes_what_would_not_read_back() {
+        assert_eq!(scalar("echo a: b"), "'echo a: b'");
+        assert_eq!(scalar("1.0"), "'1.0'");
+        assert_eq!(scalar("true"), "'true'");
+        assert_eq!(scalar("it's"), "it's");
+        assert_eq!(scalar("'q'"), "'''q'''");
+        assert_eq!(scalar("a\nb"), "\"a\\nb\"");
+        assert_eq!(scalar("python -c \"print(1)\" > out.txt"), "python -c \"print(1)\" > out.txt");
+    }
+}

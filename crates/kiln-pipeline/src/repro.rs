@@ -1,0 +1,428 @@
+//! Change detection and `repro` (`shared/spec/pipelines.md` §1.2, §7): the stage graph from
+//! path containment, what changed since `dvc.lock`, and running the changed stages upstream
+//! first, writing the lock after each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use kiln_cache::Repo;
+use kiln_cache::hash::HashInfo;
+
+use crate::PipelineError;
+use crate::dvcyaml::{Pipeline, Stage};
+use crate::lock::{Entry, Lock, LockStage};
+use crate::value::Value;
+
+/// Why a stage is not up to date, in DVC's status shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// `changed deps`: path -> word, or params file -> key -> word.
+    Deps(Vec<(String, DepChange)>),
+    Outs(Vec<(String, &'static str)>),
+    Command,
+    AlwaysChanged,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DepChange {
+    Path(&'static str),
+    Params(Vec<(String, &'static str)>),
+}
+
+/// A path relative to the repository, `/`-separated and normalised.
+fn norm(wdir: &str, p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in wdir.split('/').chain(p.split('/')) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
+fn overlaps(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+}
+
+/// The pipeline with its graph.
+pub struct Graph<'p> {
+    pub pipeline: &'p Pipeline,
+    /// For each stage, the stages it depends on (indices).
+    pub upstream: Vec<Vec<usize>>,
+}
+
+impl<'p> Graph<'p> {
+    /// Builds the graph: B depends on A when a dep of B equals, is inside or contains an out
+    /// of A.
+    ///
+    /// # Errors
+    /// Two stages with the same or overlapping outputs, or a cycle.
+    pub fn new(pipeline: &'p Pipeline) -> Result<Self, PipelineError> {
+        let outs: Vec<Vec<String>> =
+            pipeline.stages.iter().map(|s| s.outs.iter().map(|o| norm(&s.wdir, &o.path)).collect()).collect();
+        for (i, a) in outs.iter().enumerate() {
+            for (j, b) in outs.iter().enumerate().skip(i) {
+                for (x, pa) in a.iter().enumerate() {
+                    for (y, pb) in b.iter().enumerate() {
+                        if (i != j || x < y) && overlaps(pa, pb) {
+                            return Err(PipelineError::Overlap {
+                                a: format!("{pa} of '{}'", pipeline.stages[i].name),
+                                b: format!("{pb} of '{}'", pipeline.stages[j].name),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let upstream: Vec<Vec<usize>> = pipeline
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let deps: Vec<String> = s.deps.iter().map(|d| norm(&s.wdir, d)).collect();
+                (0..outs.len())
+                    .filter(|&j| j != i && outs[j].iter().any(|o| deps.iter().any(|d| overlaps(d, o))))
+                    .collect()
+            })
+            .collect();
+        let g = Self { pipeline, upstream };
+        g.order(&(0..pipeline.stages.len()).collect::<Vec<_>>())?;
+        Ok(g)
+    }
+
+    /// `targets` and everything upstream of them, upstream first.
+    ///
+    /// # Errors
+    /// A cycle.
+    pub fn order(&self, targets: &[usize]) -> Result<Vec<usize>, PipelineError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            None,
+            Active,
+            Done,
+        }
+        let mut marks = vec![Mark::None; self.upstream.len()];
+        let mut out = Vec::new();
+        fn visit(g: &Graph<'_>, i: usize, marks: &mut [Mark], out: &mut Vec<usize>) -> Result<(), PipelineError> {
+            match marks[i] {
+                Mark::Done => return Ok(()),
+                Mark::Active => return Err(PipelineError::Cycle(g.pipeline.stages[i].name.clone())),
+                Mark::None => {}
+            }
+            marks[i] = Mark::Active;
+            for &u in &g.upstream[i] {
+                visit(g, u, marks, out)?;
+            }
+            marks[i] = Mark::Done;
+            out.push(i);
+            Ok(())
+        }
+        for &t in targets {
+            visit(self, t, &mut marks, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Loads a params file (YAML or JSON).
+///
+/// # Errors
+/// Missing, unreadable or invalid file; TOML and Python files (not built yet).
+pub fn load_params_file(path: &Path) -> Result<Value, PipelineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "yaml" | "yml" | "json") {
+        return Err(PipelineError::Invalid {
+            file: path.to_owned(),
+            key: String::new(),
+            message: "params files other than YAML and JSON are not supported by kiln yet".into(),
+        });
+    }
+    crate::value::from_yaml(&text).map_err(|e| PipelineError::Invalid {
+        file: path.to_owned(),
+        key: String::new(),
+        message: e.to_string(),
+    })
+}
+
+/// Params of one file now: (key, value), `None` for a key that is missing.
+type FileParams = (String, Vec<(String, Option<Value>)>);
+
+/// The stage's params now, per file, in the lock's order.
+fn current_params(root: &Path, s: &Stage) -> Result<Vec<FileParams>, PipelineError> {
+    let mut files: Vec<FileParams> = Vec::new();
+    for p in &s.params {
+        let path = root.join(norm(&s.wdir, &p.file));
+        let doc = if path.is_file() { Some(load_params_file(&path)?) } else { None };
+        let mut kv: Vec<(String, Option<Value>)> = match (&p.keys, &doc) {
+            (Some(keys), _) => {
+                keys.iter().map(|k| (k.clone(), doc.as_ref().and_then(|d| d.dotted(k)).cloned())).collect()
+            }
+            (None, Some(Value::Map(m))) => m.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+            (None, _) => Vec::new(),
+        };
+        kv.sort_by(|a, b| a.0.cmp(&b.0));
+        match files.iter_mut().find(|(f, _)| *f == p.file) {
+            Some((_, existing)) => {
+                existing.extend(kv);
+                existing.sort_by(|a, b| a.0.cmp(&b.0));
+                existing.dedup_by(|a, b| a.0 == b.0);
+            }
+            None => files.push((p.file.clone(), kv)),
+        }
+    }
+    files.sort_by(|a, b| (a.0 != "params.yaml", &a.0).cmp(&(b.0 != "params.yaml", &b.0)));
+    Ok(files)
+}
+
+/// Hashes a path that exists, `None` otherwise.
+fn hash_of(repo: &Repo, path: &Path) -> Result<Option<HashInfo>, PipelineError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(repo.hash(path)?))
+}
+
+/// Why `s` must run, given its lock entry; empty when up to date.
+///
+/// # Errors
+/// Unreadable data or params.
+pub fn stage_status(
+    repo: &Repo,
+    root: &Path,
+    s: &Stage,
+    locked: Option<&LockStage>,
+) -> Result<Vec<Reason>, PipelineError> {
+    let mut reasons = Vec::new();
+    let empty = LockStage { cmd: s.cmd.clone(), deps: vec![], params: vec![], outs: vec![] };
+    let lock = locked.unwrap_or(&empty);
+    // Deps.
+    let mut deps = Vec::new();
+    for d in &s.deps {
+        let path = root.join(norm(&s.wdir, d));
+        let now = hash_of(repo, &path)?;
+        let recorded = lock.deps.iter().find(|e| e.path == *d).and_then(|e| e.hash.as_ref());
+        let word = match (recorded, now) {
+            (_, None) => Some("deleted"),
+            (None, Some(_)) => Some("new"),
+            (Some(r), Some(n)) if r.md5 != n.md5 => Some("modified"),
+            _ => None,
+        };
+        if let Some(w) = word {
+            deps.push((d.clone(), DepChange::Path(w)));
+        }
+    }
+    for (file, kv) in current_params(root, s)? {
+        let recorded = lock.params.iter().find(|(f, _)| *f == file).map(|(_, kv)| kv);
+        let mut changed = Vec::new();
+        for (k, v) in &kv {
+            let old = recorded.and_then(|r| r.iter().find(|(rk, _)| rk == k)).map(|(_, v)| v);
+            match (old, v) {
+                (_, None) => changed.push((k.clone(), "deleted")),
+                (None, Some(_)) => changed.push((k.clone(), "new")),
+                (Some(o), Some(n)) if o != n => changed.push((k.clone(), "modified")),
+                _ => {}
+            }
+        }
+        if !changed.is_empty() {
+            deps.push((file, DepChange::Params(changed)));
+        }
+    }
+    if !deps.is_empty() {
+        reasons.push(Reason::Deps(deps));
+    }
+    // Outs.
+    let mut outs = Vec::new();
+    for o in &s.outs {
+        let path = root.join(norm(&s.wdir, &o.path));
+        let recorded = lock.outs.iter().find(|e| e.path == o.path).and_then(|e| e.hash.as_ref());
+        let now = hash_of(repo, &path)?;
+        let word = match (recorded, &now) {
+            (_, None) => Some("deleted"),
+            (None, Some(_)) => Some("new"),
+            (Some(r), Some(n)) if r.md5 != n.md5 => Some("modified"),
+            (Some(r), Some(_)) if o.cache && repo.cache.find(&r.md5).is_none() => Some("not in cache"),
+            _ => None,
+        };
+        if let Some(w) = word {
+            outs.push((o.path.clone(), w));
+        }
+    }
+    if !outs.is_empty() {
+        reasons.push(Reason::Outs(outs));
+    }
+    if locked.is_none_or(|l| l.cmd != s.cmd) {
+        reasons.push(Reason::Command);
+    }
+    if s.always_changed {
+        reasons.push(Reason::AlwaysChanged);
+    }
+    if s.frozen {
+        // A frozen stage never runs; only its missing outputs matter.
+        reasons.retain(|r| matches!(r, Reason::Outs(_)));
+    }
+    Ok(reasons)
+}
+
+/// `dvc status` for the pipeline: changed stages in `dvc.yaml` order.
+///
+/// # Errors
+/// An invalid pipeline or lock, unreadable data.
+pub fn status(repo: &Repo, pipeline: &Pipeline) -> Result<Vec<(String, Vec<Reason>)>, PipelineError> {
+    Graph::new(pipeline)?;
+    let lock = Lock::read(&pipeline.dir.join("dvc.lock"))?;
+    let mut out = Vec::new();
+    for s in &pipeline.stages {
+        let r = stage_status(repo, &pipeline.dir, s, lock.stage(&s.name))?;
+        if !r.is_empty() {
+            out.push((s.name.clone(), r));
+        }
+    }
+    repo.state.save()?;
+    Ok(out)
+}
+
+/// How `repro` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ReproOptions {
+    /// Stage names; empty means every stage.
+    pub targets: Vec<String>,
+    pub force: bool,
+    /// Only the targets, not their upstream.
+    pub single_item: bool,
+}
+
+/// The lock entry of `s` as it is now (after a successful run).
+fn lock_entry(repo: &Repo, root: &Path, s: &Stage) -> Result<LockStage, PipelineError> {
+    let mut deps = Vec::new();
+    for d in &s.deps {
+        let path = root.join(norm(&s.wdir, d));
+        let h = hash_of(repo, &path)?
+            .ok_or_else(|| PipelineError::MissingDep { stage: s.name.clone(), path: d.clone() })?;
+        deps.push(Entry { path: d.clone(), hash: Some(h), legacy: false });
+    }
+    deps.sort_by(|a, b| a.path.cmp(&b.path));
+    let params = current_params(root, s)?
+        .into_iter()
+        .map(|(f, kv)| {
+            let kv = kv
+                .into_iter()
+                .map(|(k, v)| {
+                    v.map(|v| (k.clone(), v)).ok_or_else(|| PipelineError::MissingParam { file: f.clone(), key: k })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((f, kv))
+        })
+        .collect::<Result<Vec<_>, PipelineError>>()?;
+    let mut outs = Vec::new();
+    for o in &s.outs {
+        let path = root.join(norm(&s.wdir, &o.path));
+        if !path.exists() {
+            return Err(PipelineError::MissingOut { stage: s.name.clone(), path: o.path.clone() });
+        }
+        let h = if o.cache {
+            let h = repo.commit(&path)?;
+            repo.gitignore(&path)?;
+            h
+        } else {
+            repo.hash(&path)?
+        };
+        outs.push(Entry { path: o.path.clone(), hash: Some(h), legacy: false });
+    }
+    outs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(LockStage { cmd: s.cmd.clone(), deps, params, outs })
+}
+
+fn run_stage(root: &Path, s: &Stage, log: &mut dyn Write) -> Result<(), PipelineError> {
+    let wdir = root.join(norm(&s.wdir, "."));
+    for o in &s.outs {
+        if o.persist {
+            continue;
+        }
+        let path = wdir.join(&o.path);
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        if let Err(e) = removed
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(PipelineError::Io { path, source: e });
+        }
+    }
+    let shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".to_owned());
+    for line in s.cmd.lines() {
+        let _ = writeln!(log, "> {line}");
+        let status = std::process::Command::new(&shell)
+            .arg("-c")
+            .arg(&line)
+            .current_dir(&wdir)
+            .env("DVC_ROOT", root)
+            .env("DVC_STAGE", &s.name)
+            .status()
+            .map_err(|source| PipelineError::Io { path: PathBuf::from(&shell), source })?;
+        if !status.success() {
+            return Err(PipelineError::Failed {
+                stage: s.name.clone(),
+                cmd: line,
+                code: status.code().map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `dvc repro`: runs the changed stages of the plan, upstream first, writing `dvc.lock` after
+/// each. Returns the stages that ran. A failing command stops the run and leaves its stage's
+/// lock entry as it was.
+///
+/// # Errors
+/// Invalid pipeline, unknown target, a failed command, a missing output.
+pub fn repro(
+    repo: &Repo,
+    pipeline: &Pipeline,
+    opts: &ReproOptions,
+    log: &mut dyn Write,
+) -> Result<Vec<String>, PipelineError> {
+    let graph = Graph::new(pipeline)?;
+    let index: HashMap<&str, usize> = pipeline.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let targets: Vec<usize> = if opts.targets.is_empty() {
+        (0..pipeline.stages.len()).collect()
+    } else {
+        opts.targets
+            .iter()
+            .map(|t| index.get(t.as_str()).copied().ok_or_else(|| PipelineError::UnknownStage(t.clone())))
+            .collect::<Result<_, _>>()?
+    };
+    let plan = if opts.single_item { targets } else { graph.order(&targets)? };
+    let lock_path = pipeline.dir.join("dvc.lock");
+    let mut lock = Lock::read(&lock_path)?;
+    let mut ran = Vec::new();
+    for i in plan {
+        let s = &pipeline.stages[i];
+        let changed = !stage_status(repo, &pipeline.dir, s, lock.stage(&s.name))?.is_empty();
+        if s.frozen || (!changed && !opts.force) {
+            let _ = writeln!(log, "Stage '{}' didn't change, skipping", s.name);
+            continue;
+        }
+        let _ = writeln!(log, "Running stage '{}':", s.name);
+        run_stage(&pipeline.dir, s, log)?;
+        let entry = lock_entry(repo, &pipeline.dir, s)?;
+        let existed = lock_path.is_file();
+        // Entries follow dvc.yaml's order; stages no longer in dvc.yaml are dropped.
+        let mut by_name: BTreeMap<String, LockStage> = lock.stages.drain(..).collect();
+        by_name.insert(s.name.clone(), entry);
+        lock.stages =
+            pipeline.stages.iter().filter_map(|st| by_name.remove(&st.name).map(|e| (st.name.clone(), e))).collect();
+        kiln_cache::write_atomic(&lock_path, lock.render().as_bytes())?;
+        let _ = writeln!(log, "{} lock file 'dvc.lock'", if existed { "Updating" } else { "Generating" });
+        ran.push(s.name.clone());
+    }
+    repo.state.save()?;
+    if ran.is_empty() {
+        let _ = writeln!(log, "Data and pipelines are up to date.");
+    }
+    Ok(ran)
+}

@@ -1,0 +1,201 @@
+//! A YAML value that keeps mappings in document order. `dvc.lock` stores a whole params
+//! section as a sub-map "in file order", and `${…}` interpolation must render numbers the way
+//! Python's `str()` does (`1.0` stays `1.0`), so neither a sorted map nor a float-only number
+//! will do.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// A loaded YAML/JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The entry `key` of a mapping.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Self::Map(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A dotted path (`train.model.alpha`) into nested mappings.
+    #[must_use]
+    pub fn dotted(&self, path: &str) -> Option<&Value> {
+        path.split('.').try_fold(self, |v, k| v.get(k))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as Python's `str()` renders a scalar (what `${…}` splices into a string).
+    #[must_use]
+    pub fn python_str(&self) -> Option<String> {
+        Some(match self {
+            Self::Null => "None".to_owned(),
+            Self::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => python_float(*f),
+            Self::Str(s) => s.clone(),
+            Self::List(_) | Self::Map(_) => return None,
+        })
+    }
+
+    /// A JSON rendering (for hashing and `--json` output); maps keep their order.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Null => serde_json::Value::Null,
+            Self::Bool(b) => serde_json::Value::Bool(*b),
+            Self::Int(i) => serde_json::Value::from(*i),
+            Self::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+            Self::Str(s) => serde_json::Value::String(s.clone()),
+            Self::List(l) => serde_json::Value::Array(l.iter().map(Self::to_json).collect()),
+            Self::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+        }
+    }
+}
+
+/// Python's `repr`/`str` of a float: shortest round-trip digits, always with a `.` or an
+/// exponent (`1.0`, `0.25`, `1e-05`), `inf`/`nan` spelled as Python does.
+#[must_use]
+pub fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Python switches to exponent notation outside [1e-4, 1e16): `1e-05`, `1e+16`.
+        let s = format!("{f:e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        return format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    let s = format!("{f}");
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                Value::deserialize(d)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+                Ok(Value::Int(i))
+            }
+            fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+                i64::try_from(u).map(Value::Int).map_err(|_| E::custom(format!("integer {u} is too large")))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+                Ok(Value::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+                Ok(Value::Str(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Value, E> {
+                Ok(Value::Str(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(Value::List(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut m: Vec<(String, Value)> = Vec::new();
+                while let Some((k, v)) = a.next_entry::<KeyString, Value>()? {
+                    if m.iter().any(|(e, _)| *e == k.0) {
+                        return Err(de::Error::custom(format!("duplicate key `{}`", k.0)));
+                    }
+                    m.push((k.0, v));
+                }
+                Ok(Value::Map(m))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A mapping key: YAML allows numbers and booleans as keys; DVC treats them as their text.
+struct KeyString(String);
+
+impl<'de> Deserialize<'de> for KeyString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Str(s) => Ok(Self(s)),
+            other => other.python_str().map(Self).ok_or_else(|| de::Error::custom("a mapping key must be a scalar")),
+        }
+    }
+}
+
+/// Parses YAML (1.2 booleans: only `true`/`false`, as DVC's ruamel reads them).
+///
+/// # Errors
+/// Invalid YAML, with its line and column.
+pub fn from_yaml(text: &str) -> Result<Value, serde_saphyr::Error> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_and_types() {
+        let v = from_yaml("split:\n  test_ratio: 0.25\n  seed: 42\nflag: true\nname: x\nlr: 1.0\n").unwrap();
+        let Value::Map(m) = &v else { panic!() };
+        assert_eq!(m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["split", "flag", "name", "lr"]);
+        assert_eq!(v.dotted("split.seed"), Some(&Value::Int(42)));
+        assert_eq!(v.dotted("lr").unwrap().python_str().unwrap(), "1.0");
+        assert_eq!(v.get("flag"), Some(&Value::Bool(true)));
+        assert!(from_yaml("a: 1\na: 2\n").is_err());
+    }
+
+    #[test]
+    fn floats_like_python() {
+        for (f, s) in
+            [(1.0, "1.0"), (0.25, "0.25"), (1e-5, "1e-05"), (1e16, "1e+16"), (123.456, "123.456"), (0.0, "0.0")]
+        {
+            assert_eq!(python_float(f), s);
+        }
+    }
+}
