@@ -208,6 +208,178 @@ fn context(dir: &Path, doc: &Value, file: &Path) -> Result<Value, PipelineError>
     Ok(Value::Map(ctx))
 }
 
+/// One stage from its definition, interpolated with `ctx`.
+fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stage, PipelineError> {
+    let at = |k: &str| format!("stages.{name}.{k}");
+    let Value::Map(keys) = def else { return Err(err(file, &format!("stages.{name}"), "expected a mapping")) };
+    for (k, _) in keys {
+        if !STAGE_KEYS.contains(&k.as_str()) && k != "matrix" {
+            return Err(err(file, &at(k), "unknown stage key"));
+        }
+    }
+    if def.get("vars").is_some() {
+        return Err(err(file, &at("vars"), "stage-level vars are not supported by kiln yet"));
+    }
+    let cmd = match def.get("cmd") {
+        Some(Value::List(items)) => {
+            Cmd::Many(items.iter().map(|i| interp_str(i, ctx, file, &at("cmd"))).collect::<Result<_, _>>()?)
+        }
+        Some(v @ Value::Str(_)) => Cmd::One(interp_str(v, ctx, file, &at("cmd"))?),
+        _ => return Err(err(file, &at("cmd"), "required: a command string or a list of them")),
+    };
+    let wdir = match def.get("wdir") {
+        None => ".".to_owned(),
+        Some(v) => interp_str(v, ctx, file, &at("wdir"))?,
+    };
+    let list = |k: &str| -> Result<Vec<Value>, PipelineError> {
+        match def.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::List(l)) => Ok(l.clone()),
+            Some(_) => Err(err(file, &at(k), "must be a list")),
+        }
+    };
+    let deps = list("deps")?.iter().map(|d| interp_str(d, ctx, file, &at("deps"))).collect::<Result<Vec<_>, _>>()?;
+    let mut params = Vec::new();
+    for p in list("params")? {
+        match &p {
+            Value::Str(_) => {
+                let key = interp_str(&p, ctx, file, &at("params"))?;
+                match params.iter_mut().find(|d: &&mut ParamDep| d.file == "params.yaml") {
+                    Some(ParamDep { keys: Some(keys), .. }) => keys.push(key),
+                    Some(_) => {}
+                    None => params.push(ParamDep { file: "params.yaml".into(), keys: Some(vec![key]) }),
+                }
+            }
+            Value::Map(m) => {
+                for (f, keys) in m {
+                    let keys = match keys {
+                        Value::Null => None,
+                        Value::List(l) if l.is_empty() => None,
+                        Value::List(l) => Some(
+                            l.iter().map(|k| interp_str(k, ctx, file, &at("params"))).collect::<Result<Vec<_>, _>>()?,
+                        ),
+                        _ => return Err(err(file, &at("params"), format!("`{f}`: expected a list of keys"))),
+                    };
+                    params.push(ParamDep { file: f.clone(), keys });
+                }
+            }
+            _ => return Err(err(file, &at("params"), "each item is a key or a file: [keys] mapping")),
+        }
+    }
+    let mut outs = Vec::new();
+    for kind in ["outs", "metrics", "plots"] {
+        for o in list(kind)? {
+            let (path, flags) = match &o {
+                Value::Map(m) if m.len() == 1 => (m[0].0.clone(), m[0].1.clone()),
+                other => (interp_str(other, ctx, file, &at(kind))?, Value::Null),
+            };
+            let path = interp_str(&Value::Str(path), ctx, file, &at(kind))?;
+            let flag = |k: &str, default: bool| match flags.get(k) {
+                Some(Value::Bool(b)) => *b,
+                _ => default,
+            };
+            // Metrics and plots are outputs like the others (cached unless `cache: false`).
+            outs.push(OutDecl { path, cache: flag("cache", true), persist: flag("persist", false) });
+        }
+    }
+    Ok(Stage {
+        name: name.to_owned(),
+        cmd,
+        wdir,
+        deps,
+        params,
+        outs,
+        frozen: bool_key(def, "frozen", file, name)?,
+        always_changed: bool_key(def, "always_changed", file, name)?,
+    })
+}
+
+/// `value` as a `${key}`/stage-name fragment (Python's `str()`).
+fn fragment(v: &Value) -> String {
+    v.python_str().unwrap_or_default()
+}
+
+/// The stages a `foreach`/`do` or `matrix` definition generates: (name, context additions).
+fn expand(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Vec<(String, Value)>, PipelineError> {
+    let at = format!("stages.{name}");
+    if let Some(fe) = def.get("foreach") {
+        let items = match fe {
+            Value::Str(s) => interpolate(s, ctx, file, &format!("{at}.foreach"))?,
+            other => other.clone(),
+        };
+        let pairs: Vec<(String, Value)> = match items {
+            Value::Map(m) => m
+                .into_iter()
+                .map(|(k, v)| (k.clone(), Value::Map(vec![("key".into(), Value::Str(k)), ("item".into(), v)])))
+                .collect(),
+            Value::List(l) => {
+                let scalars = l.iter().all(|v| !matches!(v, Value::List(_) | Value::Map(_)));
+                l.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let key = if scalars { fragment(&v) } else { i.to_string() };
+                        (key.clone(), Value::Map(vec![("key".into(), Value::Str(key)), ("item".into(), v)]))
+                    })
+                    .collect()
+            }
+            _ => return Err(err(file, &format!("{at}.foreach"), "must be a list or a mapping")),
+        };
+        return Ok(pairs.into_iter().map(|(k, add)| (format!("{name}@{k}"), add)).collect());
+    }
+    let Some(Value::Map(axes)) = def.get("matrix") else {
+        return Err(err(file, &format!("{at}.matrix"), "must be a mapping of names to lists"));
+    };
+    // The cartesian product, in declaration order.
+    let mut combos: Vec<(Vec<String>, Vec<(String, Value)>)> = vec![(Vec::new(), Vec::new())];
+    for (axis, values) in axes {
+        let values = match values {
+            Value::Str(s) => interpolate(s, ctx, file, &format!("{at}.matrix.{axis}"))?,
+            other => other.clone(),
+        };
+        let Value::List(values) = values else {
+            return Err(err(file, &format!("{at}.matrix.{axis}"), "must be a list"));
+        };
+        let mut next = Vec::new();
+        for (frags, item) in &combos {
+            for (i, v) in values.iter().enumerate() {
+                let frag = if matches!(v, Value::List(_) | Value::Map(_)) { format!("{axis}{i}") } else { fragment(v) };
+                let mut f = frags.clone();
+                f.push(frag);
+                let mut it = item.clone();
+                it.push((axis.clone(), v.clone()));
+                next.push((f, it));
+            }
+        }
+        combos = next;
+    }
+    Ok(combos
+        .into_iter()
+        .map(|(frags, item)| {
+            let key = frags.join("-");
+            (
+                format!("{name}@{key}"),
+                Value::Map(vec![("key".into(), Value::Str(key)), ("item".into(), Value::Map(item))]),
+            )
+        })
+        .collect())
+}
+
+/// `ctx` with `add`'s entries set (replacing any of the same name: `item` and `key` are
+/// temporary).
+fn with(ctx: &Value, add: &Value) -> Value {
+    let mut m = match ctx {
+        Value::Map(m) => m.clone(),
+        _ => Vec::new(),
+    };
+    if let Value::Map(a) = add {
+        for (k, v) in a {
+            m.retain(|(e, _)| e != k);
+            m.push((k.clone(), v.clone()));
+        }
+    }
+    Value::Map(m)
+}
+
 impl Pipeline {
     /// Reads `dvc.yaml` in `dir`.
     ///
@@ -230,100 +402,26 @@ impl Pipeline {
             return Ok(Self { dir: dir.to_owned(), stages });
         };
         for (name, def) in defs {
-            let at = |k: &str| format!("stages.{name}.{k}");
             let Value::Map(keys) = def else { return Err(err(&file, &format!("stages.{name}"), "expected a mapping")) };
             for (k, _) in keys {
                 if !STAGE_KEYS.contains(&k.as_str()) && k != "matrix" {
-                    return Err(err(&file, &at(k), "unknown stage key"));
+                    return Err(err(&file, &format!("stages.{name}.{k}"), "unknown stage key"));
                 }
             }
             if def.get("foreach").is_some() || def.get("matrix").is_some() {
-                return Err(err(
-                    &file,
-                    &format!("stages.{name}"),
-                    "foreach/matrix stages are not supported by kiln yet",
-                ));
-            }
-            if def.get("vars").is_some() {
-                return Err(err(&file, &at("vars"), "stage-level vars are not supported by kiln yet"));
-            }
-            let cmd = match def.get("cmd") {
-                Some(Value::List(items)) => {
-                    Cmd::Many(items.iter().map(|i| interp_str(i, &ctx, &file, &at("cmd"))).collect::<Result<_, _>>()?)
-                }
-                Some(v @ Value::Str(_)) => Cmd::One(interp_str(v, &ctx, &file, &at("cmd"))?),
-                _ => return Err(err(&file, &at("cmd"), "required: a command string or a list of them")),
-            };
-            let wdir = match def.get("wdir") {
-                None => ".".to_owned(),
-                Some(v) => interp_str(v, &ctx, &file, &at("wdir"))?,
-            };
-            let list = |k: &str| -> Result<Vec<Value>, PipelineError> {
-                match def.get(k) {
-                    None | Some(Value::Null) => Ok(Vec::new()),
-                    Some(Value::List(l)) => Ok(l.clone()),
-                    Some(_) => Err(err(&file, &at(k), "must be a list")),
-                }
-            };
-            let deps =
-                list("deps")?.iter().map(|d| interp_str(d, &ctx, &file, &at("deps"))).collect::<Result<Vec<_>, _>>()?;
-            let mut params = Vec::new();
-            for p in list("params")? {
-                match &p {
-                    Value::Str(_) => {
-                        let key = interp_str(&p, &ctx, &file, &at("params"))?;
-                        match params.iter_mut().find(|d: &&mut ParamDep| d.file == "params.yaml") {
-                            Some(ParamDep { keys: Some(keys), .. }) => keys.push(key),
-                            Some(_) => {}
-                            None => params.push(ParamDep { file: "params.yaml".into(), keys: Some(vec![key]) }),
-                        }
+                let template = match def.get("do") {
+                    Some(d) => d.clone(),
+                    None if def.get("matrix").is_some() => {
+                        Value::Map(keys.iter().filter(|(k, _)| k != "matrix").cloned().collect())
                     }
-                    Value::Map(m) => {
-                        for (f, keys) in m {
-                            let keys = match keys {
-                                Value::Null => None,
-                                Value::List(l) if l.is_empty() => None,
-                                Value::List(l) => {
-                                    Some(l.iter().map(|k| interp_str(k, &ctx, &file, &at("params"))).collect::<Result<
-                                        Vec<_>,
-                                        _,
-                                    >>(
-                                    )?)
-                                }
-                                _ => return Err(err(&file, &at("params"), format!("`{f}`: expected a list of keys"))),
-                            };
-                            params.push(ParamDep { file: f.clone(), keys });
-                        }
-                    }
-                    _ => return Err(err(&file, &at("params"), "each item is a key or a file: [keys] mapping")),
+                    None => return Err(err(&file, &format!("stages.{name}.do"), "foreach needs a `do` stage")),
+                };
+                for (gen_name, add) in expand(name, def, &ctx, &file)? {
+                    stages.push(build_stage(&gen_name, &template, &with(&ctx, &add), &file)?);
                 }
+            } else {
+                stages.push(build_stage(name, def, &ctx, &file)?);
             }
-            let mut outs = Vec::new();
-            for kind in ["outs", "metrics", "plots"] {
-                for o in list(kind)? {
-                    let (path, flags) = match &o {
-                        Value::Map(m) if m.len() == 1 => (m[0].0.clone(), m[0].1.clone()),
-                        other => (interp_str(other, &ctx, &file, &at(kind))?, Value::Null),
-                    };
-                    let path = interp_str(&Value::Str(path), &ctx, &file, &at(kind))?;
-                    let flag = |k: &str, default: bool| match flags.get(k) {
-                        Some(Value::Bool(b)) => *b,
-                        _ => default,
-                    };
-                    // Metrics and plots are outputs like the others (cached unless `cache: false`).
-                    outs.push(OutDecl { path, cache: flag("cache", true), persist: flag("persist", false) });
-                }
-            }
-            stages.push(Stage {
-                name: name.clone(),
-                cmd,
-                wdir,
-                deps,
-                params,
-                outs,
-                frozen: bool_key(def, "frozen", &file, name)?,
-                always_changed: bool_key(def, "always_changed", &file, name)?,
-            });
         }
         Ok(Self { dir: dir.to_owned(), stages })
     }
@@ -332,6 +430,42 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreach_and_matrix_expand_like_dvc() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("params.yaml"), "models:\n  nb: {alpha: 1}\n  lr: {alpha: 2}\n").unwrap();
+        std::fs::write(
+            dir.path().join("dvc.yaml"),
+            "stages:\n  ev:\n    foreach: ${models}\n    do:\n      cmd: eval ${key} ${item.alpha}\n      outs:\n      - r/${key}.json\n  \
+             s:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n  \
+             t:\n    matrix:\n      model: [cnn, xgb]\n      lr: [0.1, 0.01]\n      cfg: [[1], [2]]\n    cmd: ./train.sh ${item.model} ${item.lr} ${key}\n",
+        )
+        .unwrap();
+        let p = Pipeline::load(dir.path()).unwrap();
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ev@nb",
+                "ev@lr",
+                "s@a",
+                "s@b",
+                "t@cnn-0.1-cfg0",
+                "t@cnn-0.1-cfg1",
+                "t@cnn-0.01-cfg0",
+                "t@cnn-0.01-cfg1",
+                "t@xgb-0.1-cfg0",
+                "t@xgb-0.1-cfg1",
+                "t@xgb-0.01-cfg0",
+                "t@xgb-0.01-cfg1"
+            ]
+        );
+        assert_eq!(p.stages[1].cmd, Cmd::One("eval lr 2".into()));
+        assert_eq!(p.stages[1].outs[0].path, "r/lr.json");
+        assert_eq!(p.stages[3].cmd, Cmd::One("echo b".into()));
+        assert_eq!(p.stages[4].cmd, Cmd::One("./train.sh cnn 0.1 cnn-0.1-cfg0".into()));
+    }
 
     #[test]
     fn parses_and_interpolates() {

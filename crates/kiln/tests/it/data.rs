@@ -238,6 +238,16 @@ const PIPELINE: &str = "stages:
     metrics:
     - metrics.json:
         cache: false
+  evaluate:
+    foreach:
+    - train
+    - test
+    do:
+      cmd: wc -c < data/prepared/out.txt > eval_${item}.txt
+      deps:
+      - data/prepared
+      outs:
+      - eval_${item}.txt
 ";
 
 fn pipeline_repo() -> tempfile::TempDir {
@@ -259,6 +269,8 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
     let (code, out, err) = kiln_in(p, &["repro"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Running stage 'prepare':") && out.contains("Running stage 'train':"), "{out}");
+    assert!(out.contains("Running stage 'evaluate@test':"), "{out}");
+    assert_eq!(std::fs::read_to_string(p.join("eval_test.txt")).unwrap().trim(), "7");
     assert_eq!(std::fs::read_to_string(p.join("model.txt")).unwrap(), "bbnbnb\n2\n");
     let ours = std::fs::read_to_string(p.join("dvc.lock")).unwrap();
     let (code, out, err) = dvc(&dvc_bin, p, &["status"]);
