@@ -330,7 +330,9 @@ fn expand(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Vec<(Stri
         return Err(err(file, &format!("{at}.matrix"), "must be a mapping of names to lists"));
     };
     // The cartesian product, in declaration order.
-    let mut combos: Vec<(Vec<String>, Vec<(String, Value)>)> = vec![(Vec::new(), Vec::new())];
+    // (name fragments, item entries) of each combination so far.
+    type Combo = (Vec<String>, Vec<(String, Value)>);
+    let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
     for (axis, values) in axes {
         let values = match values {
             Value::Str(s) => interpolate(s, ctx, file, &format!("{at}.matrix.{axis}"))?,
