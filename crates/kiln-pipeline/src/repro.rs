@@ -426,3 +426,101 @@ pub fn repro(
     }
     Ok(ran)
 }
+
+/// The stage graph in DVC's `dag` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DagFormat {
+    /// `stage -> stage` lines (DVC draws ASCII boxes; the layout is not worth copying).
+    Text,
+    /// `dag --dot`.
+    Dot,
+    /// `dag --mermaid`; `Markdown` wraps it in a fenced block (`dag --md`).
+    Mermaid,
+    Markdown,
+}
+
+/// Renders the graph (edges point from upstream to downstream).
+///
+/// # Errors
+/// An invalid graph (overlapping outputs, a cycle).
+pub fn dag(pipeline: &Pipeline, format: DagFormat) -> Result<String, PipelineError> {
+    let g = Graph::new(pipeline)?;
+    let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+    let edges: Vec<(usize, usize)> =
+        g.upstream.iter().enumerate().flat_map(|(i, ups)| ups.iter().map(move |&u| (u, i))).collect();
+    Ok(match format {
+        DagFormat::Text => {
+            let mut s = String::new();
+            for (i, n) in names.iter().enumerate() {
+                let downs: Vec<&str> = edges.iter().filter(|(u, _)| *u == i).map(|(_, d)| names[*d]).collect();
+                if downs.is_empty() {
+                    s.push_str(&format!("{n}\n"));
+                } else {
+                    s.push_str(&format!("{n} -> {}\n", downs.join(", ")));
+                }
+            }
+            s
+        }
+        DagFormat::Dot => {
+            let mut s = String::from("strict digraph {\n");
+            for n in &names {
+                s.push_str(&format!("\"{n}\";\n"));
+            }
+            for (u, d) in &edges {
+                s.push_str(&format!("\"{}\" -> \"{}\";\n", names[*u], names[*d]));
+            }
+            s.push_str("}\n");
+            s
+        }
+        DagFormat::Mermaid | DagFormat::Markdown => {
+            // As DVC: one block per connected pipeline (in order of first stage), its nodes
+            // numbered by sorted name, then its edges sorted.
+            let mut component: Vec<Option<usize>> = vec![None; names.len()];
+            let mut next = 0;
+            for start in 0..names.len() {
+                if component[start].is_some() {
+                    continue;
+                }
+                let mut stack = vec![start];
+                while let Some(i) = stack.pop() {
+                    if component[i].is_some() {
+                        continue;
+                    }
+                    component[i] = Some(next);
+                    for (u, d) in &edges {
+                        if *u == i && component[*d].is_none() {
+                            stack.push(*d);
+                        }
+                        if *d == i && component[*u].is_none() {
+                            stack.push(*u);
+                        }
+                    }
+                }
+                next += 1;
+            }
+            let mut s = String::from("flowchart TD");
+            let mut total = 0;
+            for c in 0..next {
+                let mut nodes: Vec<&str> =
+                    (0..names.len()).filter(|&i| component[i] == Some(c)).map(|i| names[i]).collect();
+                nodes.sort_unstable();
+                let mut ids = HashMap::new();
+                for n in nodes {
+                    total += 1;
+                    s.push_str(&format!("\n\tnode{total}[\"{n}\"]"));
+                    ids.insert(n, total);
+                }
+                let mut es: Vec<(&str, &str)> = edges
+                    .iter()
+                    .filter(|(u, _)| component[*u] == Some(c))
+                    .map(|(u, d)| (names[*u], names[*d]))
+                    .collect();
+                es.sort_unstable();
+                for (a, b) in es {
+                    s.push_str(&format!("\n\tnode{}-->node{}", ids[a], ids[b]));
+                }
+            }
+            if format == DagFormat::Markdown { format!("```mermaid\n{s}\n```\n") } else { format!("{s}\n") }
+        }
+    })
+}

@@ -67,6 +67,8 @@ enum Command {
     Gc(commands::data::GcArgs),
     /// Run the pipeline's changed stages (dvc.yaml), writing dvc.lock (DVC-compatible).
     Repro(commands::data::ReproArgs),
+    /// Show the pipeline's stage graph (text, --dot, --mermaid, --md).
+    Dag(commands::data::DagArgs),
 }
 
 /// How a command should write to the terminal.
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         Command::Checkout(args) => commands::data::checkout(&args, out),
         Command::Gc(args) => commands::data::gc(&args, out),
         Command::Repro(args) => commands::data::repro(&args, out),
+        Command::Dag(args) => commands::data::dag(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -227,6 +227,34 @@ pub struct ReproArgs {
     single_item: bool,
 }
 
+/// Show the pipeline's stage graph (as `dvc dag`).
+#[derive(Debug, clap::Args)]
+pub struct DagArgs {
+    /// Graphviz DOT.
+    #[arg(long, conflicts_with_all = ["mermaid", "md"])]
+    dot: bool,
+    /// A mermaid flowchart.
+    #[arg(long, conflicts_with = "md")]
+    mermaid: bool,
+    /// A mermaid flowchart in a markdown code block.
+    #[arg(long)]
+    md: bool,
+}
+
+pub fn dag(args: &DagArgs, _out: Output) -> anyhow::Result<()> {
+    use kiln_pipeline::repro::DagFormat;
+    let repo = Repo::find(std::path::Path::new("."))?;
+    let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
+    let format = match (args.dot, args.mermaid, args.md) {
+        (true, _, _) => DagFormat::Dot,
+        (_, true, _) => DagFormat::Mermaid,
+        (_, _, true) => DagFormat::Markdown,
+        _ => DagFormat::Text,
+    };
+    write!(std::io::stdout(), "{}", kiln_pipeline::repro::dag(&pipeline, format)?)?;
+    Ok(())
+}
+
 pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
     let repo = Repo::find(std::path::Path::new("."))?;
     let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;

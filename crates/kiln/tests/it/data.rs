@@ -281,6 +281,10 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
         out.contains("Stage 'prepare' didn't change, skipping") && out.contains("Data and pipelines are up to date."),
         "{out}"
     );
+    // The graph as DVC draws it in mermaid.
+    let (_, our_dag, _) = kiln_in(p, &["dag", "--md"]);
+    let (_, their_dag, _) = dvc(&dvc_bin, p, &["dag", "--md"]);
+    assert_eq!(our_dag.trim(), their_dag.trim());
     // DVC, forced to rerun everything, writes the very same bytes.
     let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-f", "-q"]);
     assert_eq!(code, 0, "{out}{err}");
