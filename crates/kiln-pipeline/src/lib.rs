@@ -37,6 +37,8 @@ pub enum PipelineError {
     MissingParam { file: String, key: String },
     #[error("stage '{stage}' did not produce its output `{path}`")]
     MissingOut { stage: String, path: String },
+    #[error("a repro worker panicked")]
+    Poisoned,
     #[error("failed to reproduce '{stage}': failed to run: {cmd}, exited with {code}")]
     Failed { stage: String, cmd: String, code: String },
 }

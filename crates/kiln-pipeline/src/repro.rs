@@ -295,6 +295,8 @@ pub struct ReproOptions {
     pub force: bool,
     /// Only the targets, not their upstream.
     pub single_item: bool,
+    /// Stages run at once where the graph allows (at least 1).
+    pub jobs: usize,
 }
 
 /// The lock entry of `s` as it is now (after a successful run).
@@ -338,7 +340,7 @@ fn lock_entry(repo: &Repo, root: &Path, s: &Stage) -> Result<LockStage, Pipeline
     Ok(LockStage { cmd: s.cmd.clone(), deps, params, outs })
 }
 
-fn run_stage(root: &Path, s: &Stage, log: &mut dyn Write) -> Result<(), PipelineError> {
+fn run_stage(root: &Path, s: &Stage) -> Result<(), PipelineError> {
     let wdir = root.join(norm(&s.wdir, "."));
     for o in &s.outs {
         if o.persist {
@@ -354,7 +356,6 @@ fn run_stage(root: &Path, s: &Stage, log: &mut dyn Write) -> Result<(), Pipeline
     }
     let shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".to_owned());
     for line in s.cmd.lines() {
-        let _ = writeln!(log, "> {line}");
         let status = std::process::Command::new(&shell)
             .arg("-c")
             .arg(&line)
@@ -384,7 +385,7 @@ pub fn repro(
     repo: &Repo,
     pipeline: &Pipeline,
     opts: &ReproOptions,
-    log: &mut dyn Write,
+    log: &mut (dyn Write + Send),
 ) -> Result<Vec<String>, PipelineError> {
     let graph = Graph::new(pipeline)?;
     let index: HashMap<&str, usize> = pipeline.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
@@ -398,33 +399,113 @@ pub fn repro(
     };
     let plan = if opts.single_item { targets } else { graph.order(&targets)? };
     let lock_path = pipeline.dir.join("dvc.lock");
-    let mut lock = Lock::read(&lock_path)?;
-    let mut ran = Vec::new();
-    for i in plan {
-        let s = &pipeline.stages[i];
-        let changed = !stage_status(repo, &pipeline.dir, s, lock.stage(&s.name))?.is_empty();
-        if s.frozen || (!changed && !opts.force) {
-            let _ = writeln!(log, "Stage '{}' didn't change, skipping", s.name);
-            continue;
+    let shared = Shared {
+        lock: Lock::read(&lock_path)?,
+        started: vec![false; pipeline.stages.len()],
+        done: vec![false; pipeline.stages.len()],
+        failed: None,
+        ran: Vec::new(),
+        log,
+    };
+    let in_plan: Vec<bool> = (0..pipeline.stages.len()).map(|i| plan.contains(&i)).collect();
+    let state = std::sync::Mutex::new(shared);
+    let wake = std::sync::Condvar::new();
+    // Workers take the first stage of the plan whose upstream (within the plan) is done; a
+    // failure stops new starts, running stages finish.
+    let worker = || -> Result<(), PipelineError> {
+        loop {
+            let mut st = state.lock().map_err(|_| PipelineError::Poisoned)?;
+            let i = loop {
+                if st.failed.is_some() {
+                    return Ok(());
+                }
+                let ready = plan.iter().copied().find(|&i| {
+                    !st.started[i] && graph.upstream[i].iter().all(|&u| !in_plan[u] || opts.single_item || st.done[u])
+                });
+                match ready {
+                    Some(i) => break i,
+                    None if plan.iter().all(|&i| st.started[i]) => return Ok(()),
+                    None => st = wake.wait(st).map_err(|_| PipelineError::Poisoned)?,
+                }
+            };
+            st.started[i] = true;
+            let s = &pipeline.stages[i];
+            let locked = st.lock.stage(&s.name).cloned();
+            drop(st);
+            let outcome = (|| -> Result<Option<LockStage>, PipelineError> {
+                let changed = !stage_status(repo, &pipeline.dir, s, locked.as_ref())?.is_empty();
+                if s.frozen || (!changed && !opts.force) {
+                    return Ok(None);
+                }
+                if let Ok(mut st) = state.lock() {
+                    let _ = writeln!(st.log, "Running stage '{}':", s.name);
+                    for line in s.cmd.lines() {
+                        let _ = writeln!(st.log, "> {line}");
+                    }
+                    let _ = st.log.flush();
+                }
+                run_stage(&pipeline.dir, s)?;
+                lock_entry(repo, &pipeline.dir, s).map(Some)
+            })();
+            let mut st = state.lock().map_err(|_| PipelineError::Poisoned)?;
+            match outcome {
+                Ok(None) => {
+                    let _ = writeln!(st.log, "Stage '{}' didn't change, skipping", s.name);
+                }
+                Ok(Some(entry)) => {
+                    let existed = lock_path.is_file();
+                    // Entries follow dvc.yaml's order; stages no longer in it are dropped.
+                    let mut by_name: BTreeMap<String, LockStage> = st.lock.stages.drain(..).collect();
+                    by_name.insert(s.name.clone(), entry);
+                    st.lock.stages = pipeline
+                        .stages
+                        .iter()
+                        .filter_map(|x| by_name.remove(&x.name).map(|e| (x.name.clone(), e)))
+                        .collect();
+                    if let Err(e) = kiln_cache::write_atomic(&lock_path, st.lock.render().as_bytes()) {
+                        st.failed = Some(e.into());
+                    } else {
+                        let _ = writeln!(
+                            st.log,
+                            "{} lock file 'dvc.lock'",
+                            if existed { "Updating" } else { "Generating" }
+                        );
+                        st.ran.push(s.name.clone());
+                    }
+                }
+                Err(e) => {
+                    st.failed.get_or_insert(e);
+                }
+            }
+            st.done[i] = true;
+            drop(st);
+            wake.notify_all();
         }
-        let _ = writeln!(log, "Running stage '{}':", s.name);
-        run_stage(&pipeline.dir, s, log)?;
-        let entry = lock_entry(repo, &pipeline.dir, s)?;
-        let existed = lock_path.is_file();
-        // Entries follow dvc.yaml's order; stages no longer in dvc.yaml are dropped.
-        let mut by_name: BTreeMap<String, LockStage> = lock.stages.drain(..).collect();
-        by_name.insert(s.name.clone(), entry);
-        lock.stages =
-            pipeline.stages.iter().filter_map(|st| by_name.remove(&st.name).map(|e| (st.name.clone(), e))).collect();
-        kiln_cache::write_atomic(&lock_path, lock.render().as_bytes())?;
-        let _ = writeln!(log, "{} lock file 'dvc.lock'", if existed { "Updating" } else { "Generating" });
-        ran.push(s.name.clone());
-    }
+    };
+    let results: Vec<Result<(), PipelineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..opts.jobs.max(1)).map(|_| scope.spawn(worker)).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(Err(PipelineError::Poisoned))).collect()
+    });
     repo.state.save()?;
-    if ran.is_empty() {
-        let _ = writeln!(log, "Data and pipelines are up to date.");
+    let mut st = state.into_inner().map_err(|_| PipelineError::Poisoned)?;
+    if let Some(e) = st.failed.take() {
+        return Err(e);
     }
-    Ok(ran)
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    if st.ran.is_empty() {
+        let _ = writeln!(st.log, "Data and pipelines are up to date.");
+    }
+    Ok(st.ran)
+}
+
+/// What the workers of `repro` share.
+struct Shared<'l> {
+    lock: Lock,
+    started: Vec<bool>,
+    done: Vec<bool>,
+    failed: Option<PipelineError>,
+    ran: Vec<String>,
+    log: &'l mut (dyn Write + Send),
 }
 
 /// The stage graph in DVC's `dag` formats.

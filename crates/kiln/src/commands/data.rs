@@ -225,6 +225,9 @@ pub struct ReproArgs {
     /// Only the targets, not the stages they depend on.
     #[arg(short, long)]
     single_item: bool,
+    /// Stages to run at once where the graph allows.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 /// Show the pipeline's stage graph (as `dvc dag`).
@@ -258,9 +261,14 @@ pub fn dag(args: &DagArgs, _out: Output) -> anyhow::Result<()> {
 pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
     let repo = Repo::find(std::path::Path::new("."))?;
     let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
-    let opts =
-        kiln_pipeline::ReproOptions { targets: args.targets.clone(), force: args.force, single_item: args.single_item };
-    let mut log: Box<dyn Write> = if out.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };
+    let opts = kiln_pipeline::ReproOptions {
+        targets: args.targets.clone(),
+        force: args.force,
+        single_item: args.single_item,
+        jobs: usize::from(args.jobs),
+    };
+    let mut log: Box<dyn Write + Send> =
+        if out.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };
     kiln_pipeline::repro(&repo, &pipeline, &opts, &mut log)?;
     Ok(())
 }

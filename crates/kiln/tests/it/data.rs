@@ -343,3 +343,25 @@ fn bad_pipelines_are_refused_and_a_failed_stage_keeps_its_lock() {
         assert!(err.contains(want), "{yaml}: want `{want}` in {err}");
     }
 }
+
+/// `--jobs 4` runs four independent stages at once: each waits (up to 20 s) until all four
+/// have started, which only concurrent runs get past; a downstream stage still waits for all.
+#[test]
+fn repro_jobs_runs_independent_stages_together() {
+    let repo = git_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["init"]).0, 0);
+    let mut yaml = String::from("stages:\n");
+    for i in 0..4 {
+        yaml.push_str(&format!(
+            "  s{i}:\n    cmd: touch started_{i} && for n in $(seq 400); do [ $(ls started_* | wc -l) -ge 4 ] && break; sleep 0.05; done && [ $(ls started_* | wc -l) -ge 4 ] && echo {i} > out_{i}\n    outs:\n    - out_{i}\n"
+        ));
+    }
+    yaml.push_str("  all:\n    cmd: cat out_0 out_1 out_2 out_3 > all.txt\n    deps: [out_0, out_1, out_2, out_3]\n    outs: [all.txt]\n");
+    std::fs::write(p.join("dvc.yaml"), yaml).unwrap();
+    let (code, out, err) = kiln_in(p, &["repro", "--jobs", "4"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("all.txt")).unwrap(), "0\n1\n2\n3\n");
+    let (_, out, _) = kiln_in(p, &["status"]);
+    assert_eq!(out.trim(), "Data and pipelines are up to date.");
+}
