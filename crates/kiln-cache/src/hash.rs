@@ -103,7 +103,7 @@ pub fn md5_dos2unix(path: &Path) -> Result<String, CacheError> {
 /// A string as Python's `json.dumps` writes it with `ensure_ascii=True`: everything outside
 /// printable ASCII as `\uXXXX` (lowercase hex, surrogate pairs beyond the BMP). Written by hand
 /// because serde_json keeps non-ASCII as UTF-8, and the listing's md5 depends on every byte.
-fn python_json_string(s: &str, out: &mut String) {
+pub fn python_json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

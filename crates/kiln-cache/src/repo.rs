@@ -333,7 +333,10 @@ impl Repo {
     }
 
     /// The object, and for a directory every file of it, is in the cache.
-    fn in_cache(&self, h: &HashInfo) -> Result<bool, CacheError> {
+    ///
+    /// # Errors
+    /// A corrupt directory listing.
+    pub fn in_cache(&self, h: &HashInfo) -> Result<bool, CacheError> {
         if self.cache.find(&h.md5).is_none() {
             return Ok(false);
         }
@@ -496,7 +499,11 @@ impl Repo {
         Ok(unused)
     }
 
-    fn restore(&self, want: &HashInfo, path: &Path) -> Result<(), CacheError> {
+    /// Makes `path` the data `want` names, from the cache (verified), whatever is there now.
+    ///
+    /// # Errors
+    /// Missing or corrupt objects, I/O.
+    pub fn restore(&self, want: &HashInfo, path: &Path) -> Result<(), CacheError> {
         if !want.is_dir() {
             if path.is_dir() {
                 std::fs::remove_dir_all(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;

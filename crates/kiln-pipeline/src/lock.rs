@@ -62,6 +62,23 @@ fn entries(v: Option<&Value>, file: &Path) -> Result<Vec<Entry>, PipelineError> 
         .collect()
 }
 
+/// One stage's entry from its YAML mapping.
+fn stage_from(s: &Value, name: &str, path: &Path) -> Result<LockStage, PipelineError> {
+    let cmd = match s.get("cmd") {
+        Some(Value::Str(c)) => Cmd::One(c.clone()),
+        Some(Value::List(l)) => Cmd::Many(l.iter().filter_map(Value::python_str).collect()),
+        _ => return Err(bad(path, format!("stage `{name}` has no cmd"))),
+    };
+    let mut params = Vec::new();
+    if let Some(Value::Map(files)) = s.get("params") {
+        for (f, kv) in files {
+            let Value::Map(kv) = kv else { return Err(bad(path, format!("params of `{name}`"))) };
+            params.push((f.clone(), kv.clone()));
+        }
+    }
+    Ok(LockStage { cmd, deps: entries(s.get("deps"), path)?, params, outs: entries(s.get("outs"), path)? })
+}
+
 impl Lock {
     /// Reads `dvc.lock`; a missing file is an empty lock.
     ///
@@ -80,22 +97,7 @@ impl Lock {
         let mut stages = Vec::new();
         if let Some(Value::Map(m)) = doc.get("stages") {
             for (name, s) in m {
-                let cmd = match s.get("cmd") {
-                    Some(Value::Str(c)) => Cmd::One(c.clone()),
-                    Some(Value::List(l)) => Cmd::Many(l.iter().filter_map(|v| v.python_str()).collect()),
-                    _ => return Err(bad(path, format!("stage `{name}` has no cmd"))),
-                };
-                let mut params = Vec::new();
-                if let Some(Value::Map(files)) = s.get("params") {
-                    for (f, kv) in files {
-                        let Value::Map(kv) = kv else { return Err(bad(path, format!("params of `{name}`"))) };
-                        params.push((f.clone(), kv.clone()));
-                    }
-                }
-                stages.push((
-                    name.clone(),
-                    LockStage { cmd, deps: entries(s.get("deps"), path)?, params, outs: entries(s.get("outs"), path)? },
-                ));
+                stages.push((name.clone(), stage_from(s, name, path)?));
             }
         }
         Ok(Self { stages })
@@ -112,42 +114,140 @@ impl Lock {
         let mut s = String::from("schema: '2.0'\nstages:\n");
         for (name, st) in &self.stages {
             s.push_str(&format!("  {}:\n", scalar(name)));
-            match &st.cmd {
-                Cmd::One(c) => s.push_str(&line("    cmd:", c, 6)),
-                Cmd::Many(l) => {
-                    s.push_str("    cmd:\n");
-                    for c in l {
-                        s.push_str(&line("    -", c, 6));
-                    }
-                }
-            }
-            render_entries(&mut s, "deps", &st.deps);
-            if !st.params.is_empty() {
-                s.push_str("    params:\n");
-                for (file, kv) in &st.params {
-                    s.push_str(&format!("      {}:\n", scalar(file)));
-                    for (k, v) in kv {
-                        render_value(&mut s, 8, k, v);
-                    }
-                }
-            }
-            render_entries(&mut s, "outs", &st.outs);
+            st.render_into(&mut s, 4);
         }
         s
     }
 }
 
-fn render_entries(s: &mut String, key: &str, items: &[Entry]) {
+impl LockStage {
+    /// The entry's keys at indent `base` (4 inside `dvc.lock`, 0 in a run-cache file).
+    pub fn render_into(&self, s: &mut String, base: usize) {
+        let pad = " ".repeat(base);
+        match &self.cmd {
+            Cmd::One(c) => s.push_str(&line(&format!("{pad}cmd:"), c, base + 2)),
+            Cmd::Many(l) => {
+                s.push_str(&format!("{pad}cmd:\n"));
+                for c in l {
+                    s.push_str(&line(&format!("{pad}-"), c, base + 2));
+                }
+            }
+        }
+        render_entries(s, base, "deps", &self.deps);
+        if !self.params.is_empty() {
+            s.push_str(&format!("{pad}params:\n"));
+            for (file, kv) in &self.params {
+                s.push_str(&format!("{pad}  {}:\n", scalar(file)));
+                for (k, v) in kv {
+                    render_value(s, base + 4, k, v);
+                }
+            }
+        }
+        render_entries(s, base, "outs", &self.outs);
+    }
+
+    /// The entry as DVC's run-cache hashes it: `json.dumps(entry, sort_keys=True)` without
+    /// any `size`/`nfiles` key; for the key, `outs` is just their paths.
+    #[must_use]
+    pub fn run_cache_json(&self, key: bool) -> String {
+        let entry = |e: &Entry| {
+            let mut m = vec![("path".to_owned(), Value::Str(e.path.clone()))];
+            if let Some(h) = &e.hash {
+                m.push(("hash".to_owned(), Value::Str("md5".into())));
+                m.push(("md5".to_owned(), Value::Str(h.md5.clone())));
+            }
+            Value::Map(m)
+        };
+        let mut doc = vec![(
+            "cmd".to_owned(),
+            match &self.cmd {
+                Cmd::One(c) => Value::Str(c.clone()),
+                Cmd::Many(l) => Value::List(l.iter().cloned().map(Value::Str).collect()),
+            },
+        )];
+        if !self.deps.is_empty() {
+            doc.push(("deps".to_owned(), Value::List(self.deps.iter().map(entry).collect())));
+        }
+        if !self.params.is_empty() {
+            doc.push((
+                "params".to_owned(),
+                Value::Map(self.params.iter().map(|(f, kv)| (f.clone(), Value::Map(kv.clone()))).collect()),
+            ));
+        }
+        if !self.outs.is_empty() {
+            let outs = if key {
+                self.outs.iter().map(|e| Value::Str(e.path.clone())).collect()
+            } else {
+                self.outs.iter().map(entry).collect()
+            };
+            doc.push(("outs".to_owned(), Value::List(outs)));
+        }
+        let mut out = String::new();
+        python_json(&Value::Map(doc), &mut out);
+        out
+    }
+}
+
+/// Python's `json.dumps(v, sort_keys=True)` with DVC's exclusion of `size` and `nfiles` keys
+/// at every level (`dvc.utils.dict_filter`).
+fn python_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) if f.is_nan() => out.push_str("NaN"),
+        Value::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "Infinity" } else { "-Infinity" }),
+        Value::Float(f) => out.push_str(&python_float(*f)),
+        Value::Str(s) => kiln_cache::hash::python_json_string(s, out),
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(x, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            let mut items: Vec<&(String, Value)> = m.iter().filter(|(k, _)| k != "size" && k != "nfiles").collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, x)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                kiln_cache::hash::python_json_string(k, out);
+                out.push_str(": ");
+                python_json(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Reads one run-cache file (a lock entry at the top level).
+///
+/// # Errors
+/// Invalid YAML or not a lock entry.
+pub fn read_entry(path: &Path) -> Result<LockStage, PipelineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    let doc = from_yaml(&text).map_err(|e| bad(path, e.to_string()))?;
+    stage_from(&doc, "run-cache entry", path)
+}
+
+fn render_entries(s: &mut String, base: usize, key: &str, items: &[Entry]) {
     if items.is_empty() {
         return;
     }
-    s.push_str(&format!("    {key}:\n"));
+    let pad = " ".repeat(base);
+    s.push_str(&format!("{pad}{key}:\n"));
     for e in items {
-        s.push_str(&line("    - path:", &e.path, 8));
+        s.push_str(&line(&format!("{pad}- path:"), &e.path, base + 4));
         if let Some(h) = &e.hash {
-            s.push_str(&format!("      hash: md5\n      md5: {}\n      size: {}\n", h.md5, h.size));
+            s.push_str(&format!("{pad}  hash: md5\n{pad}  md5: {}\n{pad}  size: {}\n", h.md5, h.size));
             if let Some(n) = h.nfiles {
-                s.push_str(&format!("      nfiles: {n}\n"));
+                s.push_str(&format!("{pad}  nfiles: {n}\n"));
             }
         }
     }

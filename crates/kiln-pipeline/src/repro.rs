@@ -375,6 +375,114 @@ fn run_stage(root: &Path, s: &Stage) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// DVC's run-cache can hold a stage with a command, deps and outs, none of them persistent,
+/// that is not `always_changed` (`dvc/stage/cache.py: _can_hash`).
+fn can_hash(s: &Stage) -> bool {
+    !s.always_changed
+        && !s.cmd.lines().is_empty()
+        && !s.deps.is_empty()
+        && !s.outs.is_empty()
+        && s.outs.iter().all(|o| !o.persist)
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stage's entry as it is now without outputs' hashes: what the run-cache key is made of.
+/// `None` when a dep or param is missing (nothing to look up).
+fn key_entry(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockStage>, PipelineError> {
+    let mut deps = Vec::new();
+    for d in &s.deps {
+        let Some(h) = hash_of(repo, &root.join(norm(&s.wdir, d)))? else { return Ok(None) };
+        deps.push(Entry { path: d.clone(), hash: Some(h), legacy: false });
+    }
+    deps.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut params = Vec::new();
+    for (f, kv) in current_params(root, s)? {
+        let mut vals = Vec::new();
+        for (k, v) in kv {
+            let Some(v) = v else { return Ok(None) };
+            vals.push((k, v));
+        }
+        params.push((f, vals));
+    }
+    let mut outs: Vec<Entry> =
+        s.outs.iter().map(|o| Entry { path: o.path.clone(), hash: None, legacy: false }).collect();
+    outs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some(LockStage { cmd: s.cmd.clone(), deps, params, outs }))
+}
+
+fn run_cache_dir(repo: &Repo, key: &str) -> PathBuf {
+    repo.cache.root.join("runs").join(&key[..2]).join(key)
+}
+
+/// Records a successful run (`.dvc/cache/runs/<key[:2]>/<key>/<value>`, the entry as YAML);
+/// outputs that are not cached are stored too, so that a restore can bring them back.
+fn run_cache_save(repo: &Repo, root: &Path, s: &Stage, entry: &LockStage) -> Result<(), PipelineError> {
+    if !can_hash(s) {
+        return Ok(());
+    }
+    for o in s.outs.iter().filter(|o| !o.cache) {
+        let path = root.join(norm(&s.wdir, &o.path));
+        if path.is_file() {
+            repo.cache.store_file(&path)?;
+        } else {
+            repo.commit(&path)?;
+        }
+    }
+    let key = sha256_hex(&entry.run_cache_json(true));
+    let value = sha256_hex(&entry.run_cache_json(false));
+    let file = run_cache_dir(repo, &key).join(value);
+    if file.is_file() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    entry.render_into(&mut text, 0);
+    kiln_cache::write_atomic(&file, text.as_bytes())?;
+    Ok(())
+}
+
+/// The newest run-cache entry for the stage as it is now whose outputs are all in the cache,
+/// checked out; `None` when there is none.
+fn run_cache_restore(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockStage>, PipelineError> {
+    if !can_hash(s) {
+        return Ok(None);
+    }
+    let Some(probe) = key_entry(repo, root, s)? else { return Ok(None) };
+    let dir = run_cache_dir(repo, &sha256_hex(&probe.run_cache_json(true)));
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(None) };
+    let newest = rd
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok().map(|t| (t, e.path())))
+        .max_by_key(|(t, _)| *t);
+    let Some((_, file)) = newest else { return Ok(None) };
+    let Ok(entry) = crate::lock::read_entry(&file) else { return Ok(None) };
+    // The entry must be for these outputs, each in the cache.
+    if entry.outs.len() != s.outs.len() {
+        return Ok(None);
+    }
+    for e in &entry.outs {
+        match &e.hash {
+            Some(h) if repo.in_cache(h)? => {}
+            _ => return Ok(None),
+        }
+    }
+    for e in &entry.outs {
+        if let Some(h) = &e.hash {
+            let decl = s.outs.iter().find(|o| o.path == e.path);
+            let path = root.join(norm(&s.wdir, &e.path));
+            repo.restore(h, &path)?;
+            if decl.is_some_and(|o| o.cache) {
+                repo.gitignore(&path)?;
+            }
+        }
+    }
+    Ok(Some(entry))
+}
+
 /// `dvc repro`: runs the changed stages of the plan, upstream first, writing `dvc.lock` after
 /// each. Returns the stages that ran. A failing command stops the run and leaves its stage's
 /// lock entry as it was.
@@ -437,6 +545,15 @@ pub fn repro(
                 if s.frozen || (!changed && !opts.force) {
                     return Ok(None);
                 }
+                // Ran before with these deps and params: check the outputs out instead.
+                if !opts.force
+                    && let Some(entry) = run_cache_restore(repo, &pipeline.dir, s)?
+                {
+                    if let Ok(mut st) = state.lock() {
+                        let _ = writeln!(st.log, "Stage '{}' is cached - skipping run, checking out outputs", s.name);
+                    }
+                    return Ok(Some(entry));
+                }
                 if let Ok(mut st) = state.lock() {
                     let _ = writeln!(st.log, "Running stage '{}':", s.name);
                     for line in s.cmd.lines() {
@@ -445,7 +562,9 @@ pub fn repro(
                     let _ = st.log.flush();
                 }
                 run_stage(&pipeline.dir, s)?;
-                lock_entry(repo, &pipeline.dir, s).map(Some)
+                let entry = lock_entry(repo, &pipeline.dir, s)?;
+                run_cache_save(repo, &pipeline.dir, s, &entry)?;
+                Ok(Some(entry))
             })();
             let mut st = state.lock().map_err(|_| PipelineError::Poisoned)?;
             match outcome {

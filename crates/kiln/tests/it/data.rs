@@ -285,10 +285,14 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
     let (_, our_dag, _) = kiln_in(p, &["dag", "--md"]);
     let (_, their_dag, _) = dvc(&dvc_bin, p, &["dag", "--md"]);
     assert_eq!(our_dag.trim(), their_dag.trim());
-    // DVC, forced to rerun everything, writes the very same bytes.
+    // DVC, forced to rerun everything, writes the very same bytes, and its run-cache entries
+    // have the names kiln gave them (no new file appears).
+    let runs_before = walk(&p.join(".dvc/cache/runs"));
+    assert_eq!(runs_before.len(), 4, "{runs_before:?}");
     let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-f", "-q"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), ours);
+    assert_eq!(walk(&p.join(".dvc/cache/runs")), runs_before);
 
     // A param change: both see the same; only the stage that lists it reruns.
     std::fs::write(p.join("params.yaml"), PARAMS.replace("alpha: 0.5", "alpha: 0.25")).unwrap();
@@ -302,6 +306,21 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
     let (code, out, err) = kiln_in(p, &["repro"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Stage 'prepare' didn't change") && out.contains("Running stage 'train'"), "{out}");
+    let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}");
+
+    // The run-cache both ways: back to 0.5, dvc restores kiln's earlier run; to 0.25 again,
+    // kiln restores its own; neither runs the command.
+    std::fs::write(p.join("params.yaml"), PARAMS).unwrap();
+    let (code, out, err) = dvc(&dvc_bin, p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Stage 'train' is cached - skipping run"), "{out}");
+    std::fs::write(p.join("params.yaml"), PARAMS.replace("alpha: 0.5", "alpha: 0.25")).unwrap();
+    std::fs::remove_file(p.join("model.txt")).unwrap();
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Stage 'train' is cached - skipping run, checking out outputs"), "{out}");
+    assert_eq!(std::fs::read_to_string(p.join("model.txt")).unwrap(), "bbnbnb\n2\n");
     let (_, out, _) = dvc(&dvc_bin, p, &["status"]);
     assert!(out.contains("Data and pipelines are up to date."), "{out}");
 
