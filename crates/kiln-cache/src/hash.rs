@@ -37,6 +37,9 @@ pub struct DirEntry {
     pub relpath: String,
     #[serde(skip)]
     pub size: u64,
+    /// Hashed now (not answered from the state): worth remembering.
+    #[serde(skip)]
+    pub fresh: bool,
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -200,11 +203,14 @@ pub fn hash_dir(root: &Path, known: &(dyn Fn(&Path) -> Option<(String, u64)> + S
     let entries = files
         .par_iter()
         .map(|(rel, path)| {
-            let (md5, size) = match known(path) {
-                Some(k) => k,
-                None => md5_file(path)?,
+            let (md5, size, fresh) = match known(path) {
+                Some((m, s)) => (m, s, false),
+                None => {
+                    let (m, s) = md5_file(path)?;
+                    (m, s, true)
+                }
             };
-            Ok(DirEntry { md5, relpath: rel.clone(), size })
+            Ok(DirEntry { md5, relpath: rel.clone(), size, fresh })
         })
         .collect::<Result<Vec<_>, CacheError>>()?;
     let listing = dir_listing_json(&entries);
@@ -243,7 +249,7 @@ mod tests {
 
     #[test]
     fn listing_escapes_like_python() {
-        let e = |r: &str| DirEntry { md5: "x".into(), relpath: r.into(), size: 0 };
+        let e = |r: &str| DirEntry { md5: "x".into(), relpath: r.into(), size: 0, fresh: false };
         assert_eq!(
             dir_listing_json(&[e("é\"q\\\u{7f}\t😀")]),
             r#"[{"md5": "x", "relpath": "\u00e9\"q\\\u007f\t\ud83d\ude00"}]"#

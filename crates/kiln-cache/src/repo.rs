@@ -103,7 +103,12 @@ impl Repo {
     /// # Errors
     /// No repository above `start`.
     pub fn find(start: &Path) -> Result<Self, CacheError> {
-        let start = std::path::absolute(start).map_err(|source| CacheError::Io { path: start.to_owned(), source })?;
+        // `components()` drops `.` segments, so paths built from the root are spelled one way
+        // (the state is keyed by their text).
+        let start: PathBuf = std::path::absolute(start)
+            .map_err(|source| CacheError::Io { path: start.to_owned(), source })?
+            .components()
+            .collect();
         let root =
             start.ancestors().find(|d| d.join(".dvc").is_dir()).ok_or_else(|| CacheError::NotARepo(start.clone()))?;
         Self::open(root)
@@ -134,7 +139,10 @@ impl Repo {
 
     /// `target` as an absolute path inside the repository, checked.
     fn inside(&self, target: &Path) -> Result<PathBuf, CacheError> {
-        let abs = std::path::absolute(target).map_err(|source| CacheError::Io { path: target.to_owned(), source })?;
+        let abs: PathBuf = std::path::absolute(target)
+            .map_err(|source| CacheError::Io { path: target.to_owned(), source })?
+            .components()
+            .collect();
         let rel = abs.strip_prefix(&self.root).map_err(|_| CacheError::Outside(abs.clone()))?;
         if rel.as_os_str().is_empty()
             || rel.components().any(|c| matches!(c, std::path::Component::ParentDir))
@@ -194,7 +202,7 @@ impl Repo {
         let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
         if meta.is_dir() {
             let d = hash::hash_dir(path, &|p| self.state.get(p))?;
-            for e in &d.entries {
+            for e in d.entries.iter().filter(|e| e.fresh) {
                 self.state.put(&path.join(&e.relpath), &e.md5);
             }
             Ok(d.info)
@@ -218,7 +226,7 @@ impl Repo {
             .map(|(rel, p)| {
                 let md5 = self.store_one(p)?;
                 let size = std::fs::metadata(p).map_err(|source| CacheError::Io { path: p.clone(), source })?.len();
-                Ok(hash::DirEntry { md5, relpath: rel.clone(), size })
+                Ok(hash::DirEntry { md5, relpath: rel.clone(), size, fresh: false })
             })
             .collect::<Result<Vec<_>, CacheError>>()?;
         let listing = hash::dir_listing_json(&entries);
@@ -294,12 +302,18 @@ impl Repo {
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
             let rd = std::fs::read_dir(&dir).map_err(|source| CacheError::Io { path: dir.clone(), source })?;
-            for e in rd.flatten() {
+            let entries: Vec<_> = rd.flatten().collect();
+            let names: std::collections::HashSet<std::ffi::OsString> = entries.iter().map(|e| e.file_name()).collect();
+            for e in entries {
                 let p = e.path();
                 let name = e.file_name();
                 let Ok(ft) = e.file_type() else { continue };
                 if ft.is_dir() {
-                    if name != ".git" && name != ".dvc" {
+                    // A directory tracked by `<name>.dvc` beside it is data, not more of the
+                    // project: `.dvc` files inside it are not looked for (nor by DVC).
+                    let mut tracked = name.clone();
+                    tracked.push(".dvc");
+                    if name != ".git" && name != ".dvc" && !names.contains(&tracked) {
                         stack.push(p);
                     }
                 } else if name.to_string_lossy().ends_with(".dvc") && ft.is_file() {
@@ -341,7 +355,8 @@ impl Repo {
             return Ok(false);
         }
         if h.is_dir() {
-            return Ok(self.cache.listing(&h.md5)?.iter().all(|e| self.cache.find(&e.md5).is_some()));
+            // One stat per file: spread over the cores.
+            return Ok(self.cache.listing(&h.md5)?.par_iter().all(|e| self.cache.find(&e.md5).is_some()));
         }
         Ok(true)
     }

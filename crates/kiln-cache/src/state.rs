@@ -22,7 +22,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct State {
     path: PathBuf,
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    entries: Mutex<HashMap<String, Entry>>,
     dirty: Mutex<bool>,
 }
 
@@ -36,7 +36,7 @@ impl State {
     pub fn load(path: &Path) -> Self {
         let entries = std::fs::read(path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<(PathBuf, Entry)>>(&b).ok())
+            .and_then(|b| serde_json::from_slice::<Vec<(String, Entry)>>(&b).ok())
             .map(|v| v.into_iter().collect())
             .unwrap_or_default();
         Self { path: path.to_owned(), entries: Mutex::new(entries), dirty: Mutex::new(false) }
@@ -48,7 +48,7 @@ impl State {
         let meta = std::fs::metadata(path).ok()?;
         let (ino, mtime_ns, size) = stamp(&meta);
         let entries = self.entries.lock().ok()?;
-        let e = entries.get(path)?;
+        let e = entries.get(path.to_str()?)?;
         (e.ino == ino && e.mtime_ns == mtime_ns && e.size == size).then(|| (e.md5.clone(), e.size))
     }
 
@@ -57,10 +57,11 @@ impl State {
         let Ok(meta) = std::fs::metadata(path) else { return };
         let (ino, mtime_ns, size) = stamp(&meta);
         let e = Entry { ino, mtime_ns, size, md5: md5.to_owned() };
+        let Some(key) = path.to_str() else { return };
         if let Ok(mut entries) = self.entries.lock()
-            && entries.get(path) != Some(&e)
+            && entries.get(key) != Some(&e)
         {
-            entries.insert(path.to_owned(), e);
+            entries.insert(key.to_owned(), e);
             if let Ok(mut d) = self.dirty.lock() {
                 *d = true;
             }
@@ -88,7 +89,7 @@ impl State {
         if !self.dirty.lock().map(|d| *d).unwrap_or(false) {
             return Ok(());
         }
-        let entries: Vec<(PathBuf, Entry)> = match self.entries.lock() {
+        let entries: Vec<(String, Entry)> = match self.entries.lock() {
             Ok(e) => e.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             Err(_) => return Ok(()),
         };
