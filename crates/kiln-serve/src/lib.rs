@@ -37,7 +37,7 @@ pub enum ServeError {
     Load {
         source_name: String,
         #[source]
-        source: source::SourceError,
+        source: Box<source::SourceError>,
     },
     #[error("cannot listen on {addr}")]
     Bind {
@@ -145,7 +145,8 @@ impl AppState {
 pub fn prepare(source: &dyn ModelSource, options: ServeOptions) -> Result<Arc<AppState>, ServeError> {
     let metrics = Arc::new(metrics::Metrics::default());
     let t = Instant::now();
-    let fetched = source.load().map_err(|e| ServeError::Load { source_name: source.describe(), source: e })?;
+    let fetched =
+        source.load().map_err(|e| ServeError::Load { source_name: source.describe(), source: Box::new(e) })?;
     let loaded = LoadedModel::new(options.name.clone(), fetched.bundle, fetched.origin);
     metrics.set_load_seconds(t.elapsed().as_secs_f64());
     tracing::info!(
