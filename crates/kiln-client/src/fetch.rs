@@ -156,6 +156,7 @@ fn cached(
         source,
     };
     fs::create_dir_all(&root).map_err(|e| write_err(&root, e))?;
+    remove_abandoned(&root);
     let tmp = tempfile::Builder::new().prefix(".download-").tempdir_in(&root).map_err(|e| write_err(&root, e))?;
     fill(tmp.path())?;
     let staged = tmp.keep();
@@ -172,6 +173,21 @@ fn cached(
         Err(e) => {
             let _ = fs::remove_dir_all(&staged);
             Err(write_err(&dest, e))
+        }
+    }
+}
+
+/// Removes temporary download directories a killed process left behind (older than an hour,
+/// so a download still running in another process is left alone). Best effort.
+fn remove_abandoned(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(3600)));
+        if old && e.file_name().to_string_lossy().starts_with(".download-") {
+            let _ = fs::remove_dir_all(e.path());
         }
     }
 }

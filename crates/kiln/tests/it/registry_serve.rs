@@ -226,6 +226,16 @@ fn scenario(base: &str) {
     ] {
         assert_eq!(&predict(&uri, Some(base), &cache, &input), want, "{uri}");
     }
+    // A stage names its highest version.
+    api_ok(
+        base,
+        "model-versions/transition-stage",
+        &json!({"name": MODEL, "version": "1", "stage": "Production", "archive_existing_versions": false}),
+    );
+    assert_eq!(&predict("models:/iris/production", Some(base), &cache, &input), &local1);
+    let (code, err) = predict("models:/iris/Staging", Some(base), &cache, &input);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no version in stage Staging"), "{err}");
     // Registry URIs need a server; unknown versions and aliases say what the server said.
     let (code, err) = predict("models:/iris/1", None, &cache, &input);
     assert_eq!(code, 1);
