@@ -3,15 +3,26 @@
 //! finish a run, log params/metrics/tags in batches within MLflow's limits, upload artifacts
 //! through the `mlflow-artifacts` proxy. Works against `kiln server` and `mlflow server`.
 //!
-//! Blocking (ureq): training is synchronous and logs a handful of requests at its end.
+//! - [`resolve`]: `runs:/` and `models:/` URIs to the place their files are, as the `mlflow`
+//!   client resolves them (the version an alias or stage names now: [`TrackingClient::version_of`]).
+//! - [`fetch`]: a model URI's files on local disk (used in place, or downloaded through the
+//!   artifact proxy into a cache, atomically).
+//!
+//! Blocking (ureq): training is synchronous and logs a handful of requests at its end; serving
+//! resolves its model before it listens and polls from a thread of its own.
 
+pub mod fetch;
 pub mod registry;
+pub mod resolve;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kiln_wire::{KeyValue, Metric};
 use serde_json::{Value, json};
+
+pub use fetch::{LocalModel, default_cache_dir, fetch};
+pub use resolve::{FetchError, RegisteredVersion, Resolved};
 
 /// Errors talking to the tracking server.
 #[derive(Debug, thiserror::Error)]

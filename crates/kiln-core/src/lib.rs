@@ -7,11 +7,14 @@
 //!   ([`csv::CsvChunks`]) so batch scoring can stream a file larger than memory. Errors name the
 //!   file, the line and the column.
 //! - [`rng::Rng`]: the seeded random stream behind splits, shuffles and bootstraps.
+//! - [`uri`]: model and artifact URIs ([`uri::ModelUri`]: `runs:/`, `models:/`,
+//!   `mlflow-artifacts:/`, `file://`, `s3://`, plain paths), parsed once for every command.
 //!
 //! Keep this crate small: ids, URIs and the table type, nothing that belongs to one concern.
 
 pub mod csv;
 pub mod rng;
 pub mod table;
+pub mod uri;
 
 pub use table::{Column, ColumnKind, Table, TableError};

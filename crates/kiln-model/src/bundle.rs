@@ -330,6 +330,22 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         return Err(BundleError::NoMlmodel { path: dir.to_owned() });
     }
     let text = fs::read_to_string(&ml_path).map_err(|source| BundleError::Read { path: ml_path.clone(), source })?;
+    // The flavors first: a model MLflow logged (sklearn, no `kiln` flavor) has keys kiln's
+    // `MlModel` does not describe (an ndarray input example, no signature), and its user needs to
+    // hear which flavors it has, not which key kiln missed.
+    #[derive(Deserialize)]
+    struct FlavorsOnly {
+        #[serde(default)]
+        flavors: BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    if let Ok(f) = serde_saphyr::from_str::<FlavorsOnly>(&text)
+        && !f.flavors.contains_key("kiln")
+    {
+        return Err(BundleError::NotKiln {
+            path: dir.to_owned(),
+            flavors: f.flavors.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    }
     let mlmodel: MlModel = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
         .map_err(|e| BundleError::BadMlmodel { path: ml_path.clone(), message: e.to_string() })?;
     let raw = mlmodel.flavors.get("kiln").ok_or_else(|| BundleError::NotKiln {
@@ -441,7 +457,12 @@ mod tests {
 
         fs::write(a.join("MLmodel"), "flavors:\n  sklearn: {pickled_model: model.pkl}\n").unwrap();
         let err = load(&a).unwrap_err().to_string();
-        assert!(err.contains("MLmodel") || err.contains("kiln"), "{err}");
+        assert!(err.contains("not a kiln model") && err.contains("flavors: sklearn"), "{err}");
+        // What MLflow 3.17's sklearn flavor writes: the flavors are named, not a missing key.
+        let mlflow = "artifact_path: mlflow-artifacts:/1/models/m-1/artifacts\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.skops\nmodel_uuid: m-1\nsaved_input_example_info:\n  artifact_path: input_example.json\n  type: ndarray\n";
+        fs::write(a.join("MLmodel"), mlflow).unwrap();
+        let err = load(&a).unwrap_err().to_string();
+        assert!(err.contains("flavors: python_function, sklearn"), "{err}");
 
         assert!(matches!(load(d.path()), Err(BundleError::NoMlmodel { .. })));
     }

@@ -5,8 +5,11 @@
 //! - [`input`]: request bodies → tables; values are then checked against the model's signature
 //!   by `kiln_model::infer`, the path `kiln predict` takes too.
 //! - [`batch`]: adaptive micro-batching (leader/follower, no extra thread).
-//! - [`source`]: where the model comes from ([`ModelSource`]); a bundle directory today,
-//!   registry URIs later.
+//! - [`source`]: where the model comes from ([`ModelSource`]): a bundle directory, or a
+//!   `runs:/`, `models:/`, `mlflow-artifacts:/` URI resolved and downloaded through a tracking
+//!   server by `kiln-client`.
+//! - [`watch`]: following a registry alias, stage or `latest`: poll, download, load, smoke-test
+//!   on the bundle's input example, then [`AppState::swap`] with no request dropped.
 //! - [`server`]: the accept loop: header-read timeout, graceful drain on SIGTERM.
 
 use std::net::SocketAddr;
@@ -23,8 +26,9 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod source;
+pub mod watch;
 
-pub use source::{LocalDir, ModelSource};
+pub use source::{LocalDir, ModelSource, Origin, UriSource};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,7 @@ pub enum ServeError {
     Load {
         source_name: String,
         #[source]
-        source: source::SourceError,
+        source: Box<source::SourceError>,
     },
     #[error("cannot listen on {addr}")]
     Bind {
@@ -43,6 +47,12 @@ pub enum ServeError {
     },
     #[error("cannot start the server runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot start the thread that follows {source_name}")]
+    Watch {
+        source_name: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How the server runs.
@@ -65,6 +75,9 @@ pub struct ServeOptions {
     pub batch_wait: Option<Duration>,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// How often a source that follows a registry alias, stage or `latest` asks which version
+    /// to serve.
+    pub poll_interval: Duration,
 }
 
 /// A model ready to serve: the bundle and what the routes derive from it once.
@@ -74,6 +87,8 @@ pub struct LoadedModel {
     /// The version reported by `/v2/models/{name}` (the bundle's `model_uuid`).
     pub version: String,
     pub bundle: Bundle,
+    /// Where it came from (the `-m` source, the registered version it resolved to).
+    pub origin: Origin,
     /// The input column names, in signature order.
     pub input_names: Vec<String>,
     /// One text input: `/predict` takes `{"text": …}` for it.
@@ -83,13 +98,13 @@ pub struct LoadedModel {
 
 impl LoadedModel {
     #[must_use]
-    pub fn new(name: String, bundle: Bundle) -> Self {
+    pub fn new(name: String, bundle: Bundle, origin: Origin) -> Self {
         let inputs = &bundle.pipeline.inputs;
         let input_names = inputs.iter().map(|c| c.name.clone()).collect();
         let single_text = inputs.len() == 1 && inputs[0].kind == InputKind::Text;
         let version = bundle.mlmodel.model_uuid.clone();
         let openapi = openapi::document(&name, &bundle);
-        Self { name, version, bundle, input_names, single_text, openapi }
+        Self { name, version, bundle, origin, input_names, single_text, openapi }
     }
 }
 
@@ -130,10 +145,17 @@ impl AppState {
 pub fn prepare(source: &dyn ModelSource, options: ServeOptions) -> Result<Arc<AppState>, ServeError> {
     let metrics = Arc::new(metrics::Metrics::default());
     let t = Instant::now();
-    let bundle = source.load().map_err(|e| ServeError::Load { source_name: source.describe(), source: e })?;
-    let loaded = LoadedModel::new(options.name.clone(), bundle);
+    let fetched =
+        source.load().map_err(|e| ServeError::Load { source_name: source.describe(), source: Box::new(e) })?;
+    let loaded = LoadedModel::new(options.name.clone(), fetched.bundle, fetched.origin);
     metrics.set_load_seconds(t.elapsed().as_secs_f64());
-    tracing::info!(model = %source.describe(), seconds = t.elapsed().as_secs_f64(), "model loaded");
+    tracing::info!(
+        model = %source.describe(),
+        registered = ?loaded.origin.registered,
+        from = %loaded.origin.location,
+        seconds = t.elapsed().as_secs_f64(),
+        "model loaded"
+    );
     let batcher = options.batch_wait.map(|max_wait| {
         batch::Batcher::new(
             batch::BatchConfig { max_rows: options.max_batch_size, max_wait, queue: 4096 },
@@ -143,13 +165,15 @@ pub fn prepare(source: &dyn ModelSource, options: ServeOptions) -> Result<Arc<Ap
     Ok(Arc::new(AppState { model: RwLock::new(Arc::new(loaded)), batcher, metrics, options }))
 }
 
-/// Loads the model, listens, and serves until SIGTERM or Ctrl-C, then drains. `on_ready` is
-/// called with the bound address once the server accepts connections.
+/// Loads the model, listens, and serves until SIGTERM or Ctrl-C, then drains. A source that
+/// follows a registry alias, stage or `latest` is polled every `options.poll_interval` and new
+/// versions are swapped in ([`watch`]). `on_ready` is called with the bound address once the
+/// server accepts connections.
 ///
 /// # Errors
 /// The model cannot be loaded, the address cannot be bound, or the runtime cannot start.
 pub fn run(
-    source: &dyn ModelSource,
+    source: Arc<dyn ModelSource>,
     options: ServeOptions,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
@@ -164,8 +188,19 @@ pub fn run(
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(&addr))
         .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
-    let state = prepare(source, options)?;
+    let poll_interval = options.poll_interval;
+    let state = prepare(&*source, options)?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    // Stops polling when dropped, after the drain.
+    let _watcher = if source.follows() {
+        tracing::info!(model = %source.describe(), every_seconds = poll_interval.as_secs_f64(), "following the registry");
+        Some(
+            watch::spawn(state.clone(), source.clone(), poll_interval)
+                .map_err(|e| ServeError::Watch { source_name: source.describe(), source: e })?,
+        )
+    } else {
+        None
+    };
     runtime.block_on(async move {
         on_ready(local);
         server::serve(listener, state, server::shutdown_signal()).await;

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::source::Origin;
 
 /// Request latency buckets, seconds.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -66,6 +68,10 @@ pub struct Metrics {
     in_flight: AtomicI64,
     /// Seconds the model took to load, as f64 bits.
     load_seconds: std::sync::atomic::AtomicU64,
+    /// New versions swapped in while serving; versions that failed to; failed registry polls.
+    swaps: AtomicU64,
+    swap_failures: AtomicU64,
+    poll_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -79,6 +85,9 @@ impl Default for Metrics {
             }),
             in_flight: AtomicI64::new(0),
             load_seconds: std::sync::atomic::AtomicU64::new(0),
+            swaps: AtomicU64::new(0),
+            swap_failures: AtomicU64::new(0),
+            poll_errors: AtomicU64::new(0),
         }
     }
 }
@@ -120,12 +129,56 @@ impl Metrics {
         self.load_seconds.store(s.to_bits(), Ordering::Relaxed);
     }
 
-    /// The exposition text; `model` labels `kiln_model_info`.
-    pub fn render(&self, model: &str, uuid: &str) -> String {
+    /// A new model version was swapped in after loading for `load_seconds`.
+    pub fn swapped(&self, load_seconds: f64) {
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        self.set_load_seconds(load_seconds);
+    }
+
+    /// A new model version could not be downloaded, loaded or smoke-tested.
+    pub fn swap_failed(&self) {
+        self.swap_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A poll of the tracking server failed.
+    pub fn poll_error(&self) {
+        self.poll_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text; `model`, `uuid` and `origin` label `kiln_model_info`.
+    pub fn render(&self, model: &str, uuid: &str, origin: &Origin) -> String {
         let mut out = String::with_capacity(4096);
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let (reg_name, reg_version) = origin
+            .registered
+            .as_ref()
+            .map_or((String::new(), String::new()), |r| (r.name.clone(), r.version.to_string()));
         let _ = writeln!(out, "# HELP kiln_model_info The model being served.\n# TYPE kiln_model_info gauge");
-        let _ = writeln!(out, "kiln_model_info{{name=\"{}\",model_uuid=\"{}\"}} 1", esc(model), esc(uuid));
+        let _ = writeln!(
+            out,
+            "kiln_model_info{{name=\"{}\",model_uuid=\"{}\",registered_name=\"{}\",registered_version=\"{}\",source=\"{}\"}} 1",
+            esc(model),
+            esc(uuid),
+            esc(&reg_name),
+            esc(&reg_version),
+            esc(&origin.source)
+        );
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+        };
+        counter(&mut out, "kiln_model_swaps_total", "New model versions swapped in while serving.", &self.swaps);
+        counter(
+            &mut out,
+            "kiln_model_swap_failures_total",
+            "New model versions that failed to download, load or pass the smoke prediction (the old one kept serving).",
+            &self.swap_failures,
+        );
+        counter(
+            &mut out,
+            "kiln_model_poll_errors_total",
+            "Polls of the tracking server (which version to serve) that failed.",
+            &self.poll_errors,
+        );
         let _ = writeln!(
             out,
             "# HELP kiln_model_load_seconds Time to load the model bundle.\n# TYPE kiln_model_load_seconds gauge\nkiln_model_load_seconds {}",
@@ -177,7 +230,16 @@ mod tests {
         m.request("/invocations", 400, 0.0001);
         m.batch(3, 2);
         let _g = m.start();
-        let text = m.render("iris", "abc");
+        m.swap_failed();
+        let origin = Origin {
+            source: "models:/iris@champion".into(),
+            registered: Some(kiln_client::RegisteredVersion { name: "iris".into(), version: 2 }),
+            location: String::new(),
+        };
+        let text = m.render("iris", "abc", &origin);
+        assert!(text.contains("kiln_model_info{name=\"iris\",model_uuid=\"abc\",registered_name=\"iris\",registered_version=\"2\",source=\"models:/iris@champion\"} 1\n"), "{text}");
+        assert!(text.contains("kiln_model_swaps_total 0\n"), "{text}");
+        assert!(text.contains("kiln_model_swap_failures_total 1\n"), "{text}");
         assert!(text.contains("kiln_http_requests_total{route=\"/invocations\",status=\"200\"} 2\n"), "{text}");
         assert!(text.contains("kiln_http_requests_total{route=\"/invocations\",status=\"400\"} 1\n"));
         assert!(text.contains("kiln_http_request_duration_seconds_bucket{route=\"/invocations\",le=\"0.0005\"} 2\n"));

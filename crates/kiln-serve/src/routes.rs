@@ -114,13 +114,36 @@ async fn ping() -> Response {
     text(StatusCode::OK, "application/json", "\n")
 }
 
-async fn version() -> Response {
-    text(StatusCode::OK, "text/plain; charset=utf-8", env!("CARGO_PKG_VERSION"))
+/// kiln's version as plain text, as MLflow answers its own; with `Accept: application/json`,
+/// also which model answers: its name, bundle UUID, the `-m` source and the registered version
+/// it resolved to (what changes when a followed alias moves).
+async fn version(State(s): S, headers: HeaderMap) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("application/json")));
+    if !wants_json {
+        return text(StatusCode::OK, "text/plain; charset=utf-8", env!("CARGO_PKG_VERSION"));
+    }
+    let m = s.model();
+    let registered =
+        m.origin.registered.as_ref().map(|r| serde_json::json!({"name": r.name, "version": r.version.to_string()}));
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "model": {
+            "name": m.name,
+            "model_uuid": m.version,
+            "source": m.origin.source,
+            "location": m.origin.location,
+            "registered_model": registered,
+        },
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
 async fn metrics(State(s): S) -> Response {
     let m = s.model();
-    text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", s.metrics.render(&m.name, &m.version))
+    text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", s.metrics.render(&m.name, &m.version, &m.origin))
 }
 
 async fn openapi(State(s): S) -> Response {

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use kiln_core::Table;
 use kiln_model::infer::{self, OutputKind, RowNaming};
-use kiln_model::{Predictions, Task, bundle};
+use kiln_model::{Predictions, Task};
 
 use super::progress_bar;
 use crate::Output;
@@ -25,9 +25,15 @@ pub enum OnError {
 /// Score a CSV with a model bundle.
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
-    /// The model bundle directory (the `model/` that `kiln train` wrote).
-    #[arg(short, long, value_name = "DIR")]
-    model: PathBuf,
+    /// The model: a bundle directory (the `model/` that `kiln train` wrote), or a URI resolved
+    /// through --tracking-uri: models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest,
+    /// models:/NAME@ALIAS, models:/MODEL_ID, runs:/RUN_ID/PATH, mlflow-artifacts:/PATH, file://PATH.
+    #[arg(short, long, value_name = "DIR|URI")]
+    model: String,
+    /// The tracking server that resolves models:/ and runs:/ URIs (`kiln server` or
+    /// `mlflow server`, http://…).
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URL")]
+    tracking_uri: Option<String>,
     /// Input CSV with a header row containing the model's input columns.
     #[arg(short, long, value_name = "CSV")]
     input: PathBuf,
@@ -119,7 +125,14 @@ impl<W: std::io::Write> Sink<W> {
 }
 
 pub fn run(args: &PredictArgs, out: Output) -> anyhow::Result<()> {
-    let b = bundle::load(&args.model).with_context(|| format!("cannot load the model `{}`", args.model.display()))?;
+    let cannot = || format!("cannot load the model `{}`", args.model);
+    let source = kiln_serve::source::open(&args.model, args.tracking_uri.as_deref(), kiln_client::default_cache_dir())
+        .with_context(cannot)?;
+    let fetched = source.load().with_context(cannot)?;
+    if let Some(r) = &fetched.origin.registered {
+        tracing::info!(model = %args.model, registered = %r, from = %fetched.origin.location, "resolved");
+    }
+    let b = fetched.bundle;
     let p = &b.pipeline;
     let classes: Vec<String> = match &p.task {
         Task::Classification { classes, .. } => classes.clone(),

@@ -1,10 +1,9 @@
 //! `kiln serve`: the scoring server.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use kiln_serve::{LocalDir, ServeOptions};
+use kiln_serve::ServeOptions;
 
 use crate::Output;
 
@@ -12,11 +11,25 @@ use crate::Output;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Routes: POST /invocations (MLflow scoring protocol), POST /predict, \
 /v2/... (Open Inference Protocol), GET /ping /health /version /metrics /openapi.json.\n\
-SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish, then exits 0.")]
+SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish, then exits 0.\n\
+With -m models:/NAME@ALIAS (or a stage, or latest) the server follows the registry: every \
+--poll-interval it asks which version the alias names and swaps a new one in once it has loaded \
+and predicted its input example; a version that fails is logged and counted in /metrics, and the \
+old one keeps serving.")]
 pub struct ServeArgs {
-    /// The model bundle directory (the `model/` that `kiln train` wrote).
-    #[arg(short, long, value_name = "DIR")]
-    model: PathBuf,
+    /// The model: a bundle directory (the `model/` that `kiln train` wrote), or a URI resolved
+    /// through --tracking-uri: models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest,
+    /// models:/NAME@ALIAS, models:/MODEL_ID, runs:/RUN_ID/PATH, mlflow-artifacts:/PATH, file://PATH.
+    #[arg(short, long, value_name = "DIR|URI")]
+    model: String,
+    /// The tracking server that resolves models:/ and runs:/ URIs (`kiln server` or
+    /// `mlflow server`, http://…).
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URL")]
+    tracking_uri: Option<String>,
+    /// Seconds between asking the tracking server which version an alias, a stage or `latest`
+    /// names (a pinned version, a run or a directory is not watched).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    poll_interval: f64,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -60,11 +73,7 @@ fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run(args: &ServeArgs, out: Output) -> anyhow::Result<()> {
-    let name = args.name.clone().unwrap_or_else(|| {
-        super::absolute(&args.model)
-            .file_name()
-            .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned())
-    });
+    let name = args.name.clone().unwrap_or_else(|| kiln_serve::source::default_name(&args.model));
     let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from);
     let options = ServeOptions {
         host: args.host.clone(),
@@ -76,14 +85,16 @@ pub fn run(args: &ServeArgs, out: Output) -> anyhow::Result<()> {
         timeout: seconds("timeout", args.timeout)?,
         batch_wait: (!args.no_batching).then(|| Duration::from_micros(args.batch_wait_us)),
         drain_timeout: seconds("drain-timeout", args.drain_timeout)?,
+        poll_interval: seconds("poll-interval", args.poll_interval)?,
     };
-    let source = LocalDir(args.model.clone());
+    let source = kiln_serve::source::open(&args.model, args.tracking_uri.as_deref(), kiln_client::default_cache_dir())
+        .with_context(|| format!("cannot serve `{}`", args.model))?;
     let quiet = out.quiet;
-    kiln_serve::run(&source, options, |addr| {
+    kiln_serve::run(source, options, |addr| {
         if !quiet {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("serving {} on http://{addr} (Ctrl-C or SIGTERM stops)", args.model.display());
+                eprintln!("serving {} on http://{addr} (Ctrl-C or SIGTERM stops)", args.model);
             }
         }
     })?;

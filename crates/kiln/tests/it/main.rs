@@ -7,6 +7,7 @@ mod common;
 mod data;
 mod predict;
 mod registry;
+mod registry_serve;
 mod s3;
 mod serve;
 mod server;
