@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use kiln_core::uri::{ModelUri, VersionSelector};
 use kiln_wire::{Alias, KeyValue, MlflowError, ModelVersion, RegisteredModel};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -844,8 +845,9 @@ impl SqlStore {
                 v.source
             ))
         };
-        if let Some(id) = v.source.strip_prefix("models:/").filter(|r| r.starts_with("m-") && !r.contains('/')) {
-            if v.model_id != Some(id) {
+        // URIs are read by kiln-core's one parser, as the CLI and the serving side read them.
+        if let Ok(ModelUri::LoggedModel { model_id }) = ModelUri::parse(v.source) {
+            if v.model_id != Some(model_id.as_str()) {
                 return Err(MlflowError::invalid(format!(
                     "Invalid model version source: '{}'. A models:/<model_id> source must name the request's model_id.",
                     v.source
@@ -1071,16 +1073,16 @@ impl SqlStore {
         // A version registered from another version: follow the chain (bounded: a cycle cannot
         // be made, since a source must exist when registered, but a deleted one is an error).
         for _ in 0..8 {
-            let Some(rest) = mv.source.strip_prefix("models:/") else { return Ok(mv.source) };
-            if rest.starts_with("m-") && !rest.contains('/') {
-                let m = self.get_logged_model(rest).await?;
-                return Ok(m["info"]["artifact_uri"].as_str().unwrap_or_default().to_owned());
+            match ModelUri::parse(&mv.source) {
+                Ok(ModelUri::LoggedModel { model_id }) => {
+                    let m = self.get_logged_model(&model_id).await?;
+                    return Ok(m["info"]["artifact_uri"].as_str().unwrap_or_default().to_owned());
+                }
+                Ok(ModelUri::Registered { name: n, selector: VersionSelector::Version(v) }) => {
+                    mv = self.get_model_version(&n, &v.to_string()).await?;
+                }
+                _ => return Ok(mv.source),
             }
-            let Some((n, v)) = rest.split_once('/') else { return Ok(mv.source) };
-            if v.parse::<i64>().is_err() {
-                return Ok(mv.source);
-            }
-            mv = self.get_model_version(n, v).await?;
         }
         Err(MlflowError::invalid(format!("Model version source chain of {name}/{version} is too long")))
     }

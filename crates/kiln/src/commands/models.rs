@@ -162,11 +162,16 @@ pub fn run(args: &ModelsArgs, out: Output) -> anyhow::Result<()> {
         }
         ModelsCommand::Register { model_uri, name, description, tags, aliases } => {
             let tags = tags.iter().map(|t| tag(t)).collect::<anyhow::Result<Vec<_>>>()?;
-            // The run a `runs:/<run>/<path>` URI names becomes the version's run (as MLflow).
-            let run_id = model_uri.strip_prefix("runs:/").and_then(|r| r.split('/').next()).filter(|r| !r.is_empty());
-            // MLflow 3 requires a `models:/<model id>` source to carry that id.
-            let model_id =
-                model_uri.strip_prefix("models:/").filter(|r| r.starts_with("m-") && !r.contains(['/', '@']));
+            // Read by kiln-core's one URI parser: the run a `runs:/<run>/<path>` URI names
+            // becomes the version's run, and MLflow 3 requires a `models:/<model id>` source
+            // to carry that id.
+            let parsed =
+                kiln_core::uri::ModelUri::parse(model_uri).with_context(|| format!("cannot register `{model_uri}`"))?;
+            let (run_id, model_id) = match &parsed {
+                kiln_core::uri::ModelUri::Run { run_id, .. } => (Some(run_id.as_str()), None),
+                kiln_core::uri::ModelUri::LoggedModel { model_id } => (None, Some(model_id.as_str())),
+                _ => (None, None),
+            };
             client.ensure_registered_model(name)?;
             let v = client
                 .create_model_version(name, model_uri, run_id, model_id, description.as_deref(), &tags)
