@@ -101,6 +101,9 @@ fn kiln_models_drives_the_registry() {
     let (code, _, stderr) = models(&s, &["show", "nope"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("RESOURCE_DOES_NOT_EXIST"), "{stderr}");
+    let (code, _, stderr) = models(&s, &["register", "models:/iris/Prod", "iris"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("Prod"), "{stderr}");
     let (code, _, stderr) = models(&s, &["register", "/etc/passwd", "iris"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("Invalid model version source"), "{stderr}");
