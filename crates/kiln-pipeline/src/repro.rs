@@ -483,6 +483,46 @@ fn run_cache_restore(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockS
     Ok(Some(entry))
 }
 
+/// `.dvc` files whose data a planned stage depends on are stages too (DVC's data sources):
+/// data that changed is stored again and its `.dvc` file rewritten before anything runs.
+fn verify_data_sources(
+    repo: &Repo,
+    pipeline: &Pipeline,
+    plan: &[usize],
+    log: &mut (dyn Write + Send),
+) -> Result<(), PipelineError> {
+    let deps: Vec<String> = plan
+        .iter()
+        .flat_map(|&i| {
+            let s = &pipeline.stages[i];
+            s.deps.iter().map(move |d| norm(&s.wdir, d))
+        })
+        .collect();
+    for file in repo.dvc_files()? {
+        let parsed = kiln_cache::dvcfile::DvcFile::read(&file)?;
+        let rel_file = file.strip_prefix(&repo.root).unwrap_or(&file).to_string_lossy().into_owned();
+        for out in &parsed.outs {
+            let path = kiln_cache::dvcfile::DvcFile::out_path(&file, out);
+            let rel = path.strip_prefix(&repo.root).unwrap_or(&path).to_string_lossy().into_owned();
+            if !deps.iter().any(|d| overlaps(d, &norm(".", &rel))) {
+                continue;
+            }
+            let changed = match (&out.hash, hash_of(repo, &path)?) {
+                (_, None) => return Err(PipelineError::MissingDep { stage: rel_file.clone(), path: rel }),
+                (Some(want), Some(now)) => want.md5 != now.md5,
+                (None, Some(_)) => true,
+            };
+            if changed {
+                let _ = writeln!(log, "Verifying data sources in stage: '{rel_file}'");
+                repo.add(std::slice::from_ref(&path))?;
+            } else {
+                let _ = writeln!(log, "'{rel_file}' didn't change, skipping");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `dvc repro`: runs the changed stages of the plan, upstream first, writing `dvc.lock` after
 /// each. Returns the stages that ran. A failing command stops the run and leaves its stage's
 /// lock entry as it was.
@@ -506,6 +546,7 @@ pub fn repro(
             .collect::<Result<_, _>>()?
     };
     let plan = if opts.single_item { targets } else { graph.order(&targets)? };
+    verify_data_sources(repo, pipeline, &plan, log)?;
     let lock_path = pipeline.dir.join("dvc.lock");
     let shared = Shared {
         lock: Lock::read(&lock_path)?,

@@ -90,6 +90,12 @@ pub trait ModelSource: Send + Sync {
         let _ = version;
         self.load()
     }
+
+    /// Drops a downloaded copy that failed after loading (its smoke prediction), so that the
+    /// next try downloads it again. Nothing for sources read in place.
+    fn forget(&self, bundle_dir: &std::path::Path) {
+        let _ = bundle_dir;
+    }
 }
 
 /// A bundle directory on local disk (what `kiln train` writes).
@@ -127,7 +133,17 @@ impl UriSource {
     }
 
     fn load_from(&self, local: kiln_client::LocalModel) -> Result<Fetched, SourceError> {
-        let bundle = kiln_model::bundle::load(&local.dir)?;
+        let bundle = match kiln_model::bundle::load(&local.dir) {
+            Ok(b) => b,
+            Err(e) => {
+                // A downloaded copy that does not load is dropped, so that a retry (after the
+                // files were fixed at the same location) downloads them again.
+                if local.downloaded && local.dir.starts_with(&self.cache) {
+                    let _ = std::fs::remove_dir_all(&local.dir);
+                }
+                return Err(e.into());
+            }
+        };
         Ok(Fetched {
             bundle,
             origin: Origin {
@@ -160,6 +176,12 @@ impl ModelSource for UriSource {
                 Ok(Some(RegisteredVersion { name: name.clone(), version }))
             }
             _ => Ok(None),
+        }
+    }
+
+    fn forget(&self, bundle_dir: &std::path::Path) {
+        if bundle_dir.starts_with(&self.cache) {
+            let _ = std::fs::remove_dir_all(bundle_dir);
         }
     }
 

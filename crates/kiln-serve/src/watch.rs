@@ -156,8 +156,12 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// The version cannot be downloaded or loaded, or its smoke prediction fails.
 pub fn swap_to(state: &AppState, source: &dyn ModelSource, version: &RegisteredVersion) -> Result<(), SwapError> {
     let fetched = source.load_version(version)?;
+    let path = fetched.bundle.path.clone();
     let loaded = LoadedModel::new(state.options.name.clone(), fetched.bundle, fetched.origin);
-    smoke(&loaded, state.options.max_batch_size)?;
+    if let Err(e) = smoke(&loaded, state.options.max_batch_size) {
+        source.forget(&path);
+        return Err(e);
+    }
     state.swap(loaded);
     Ok(())
 }

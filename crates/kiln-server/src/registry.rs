@@ -131,15 +131,28 @@ struct LatestVersions {
     stages: OneOrMany,
 }
 
-handler!(get_latest_versions, LatestVersions, |store, m| {
+/// `get-latest-versions`: a JSON body, or (GET) a query string where the client repeats
+/// `stages=` for each stage, which a struct deserializer refuses as a duplicate field.
+async fn get_latest_versions(State(st): S, req: Request) -> Result<Response, ApiError> {
+    let (method, query, bytes) = read(req).await?;
+    let m: LatestVersions = if method == axum::http::Method::GET {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError(MlflowError::invalid(format!("Invalid request: {e}"))))?;
+        LatestVersions {
+            name: pairs.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone()),
+            stages: OneOrMany::Many(pairs.into_iter().filter(|(k, _)| k == "stages").map(|(_, v)| v).collect()),
+        }
+    } else {
+        message(&method, query.as_deref(), &bytes)?
+    };
     let name = required(m.name.as_deref(), "name")?;
-    let versions = store.get_latest_versions(name, &m.stages.into_vec()).await?;
+    let versions = st.store.get_latest_versions(name, &m.stages.into_vec()).await?;
     let mut out = json!({});
     if !versions.is_empty() {
         out["model_versions"] = to_value(&versions)?;
     }
     ok(&out)
-});
+}
 
 #[derive(Deserialize)]
 struct ModelTag {

@@ -29,6 +29,7 @@ const MAX_TAG_VALUE: usize = 100_000;
 const MAX_NAME: usize = 256;
 const MAX_ALIAS: usize = 255;
 const MAX_DESCRIPTION: usize = 5000;
+const MAX_SOURCE: usize = 4096;
 
 /// What a new model version is made of (`model-versions/create`).
 #[derive(Debug, Default)]
@@ -229,9 +230,7 @@ fn marks(n: usize) -> String {
 /// Rows per `IN (…)` list when filling in a page's tags, aliases and versions.
 const IN_CHUNK: usize = 500;
 
-/// `tags.<key> <op> <value>` as an `EXISTS` over a tag table; `!=` also matches an entity
-/// without the tag, as MLflow's client relies on (it adds `tags.mlflow.prompt.is_prompt !=
-/// 'true'` to every registered-model search to leave prompts out).
+/// `tags.<key> <op> <value>` as an `EXISTS` over a tag table.
 fn tag_predicate(
     key: &str,
     c: &search::Clause,
@@ -249,7 +248,10 @@ fn tag_predicate(
             binds.push(Bind::Str(key.to_owned()));
             Ok(format!("EXISTS ({base})"))
         }
-        Op::Ne => {
+        // MLflow's client adds `tags.mlflow.prompt.is_prompt != 'true'` to every registered-model
+        // search, and models without that tag must match it; for any other tag, as in MLflow,
+        // a missing tag makes the clause false.
+        Op::Ne if key == "mlflow.prompt.is_prompt" => {
             binds.push(Bind::Str(key.to_owned()));
             let Value::Str(v) = &c.value else {
                 return Err(MlflowError::invalid(format!("Invalid value for tag '{key}': expected a quoted string")));
@@ -257,7 +259,7 @@ fn tag_predicate(
             binds.push(Bind::Str(v.clone()));
             Ok(format!("NOT EXISTS ({base} AND t.tag_value = ?)"))
         }
-        Op::Eq | Op::Like | Op::ILike => {
+        Op::Ne | Op::Eq | Op::Like | Op::ILike => {
             binds.push(Bind::Str(key.to_owned()));
             let pred = search::string_predicate("t.tag_value", c.op, &c.value, binds, &format!("tag '{key}'"))?;
             Ok(format!("EXISTS ({base} AND {pred})"))
@@ -410,6 +412,20 @@ fn compile_order(
 
 impl SqlStore {
     // ---- registered models ----------------------------------------------------------------
+
+    /// Locks the model's row for the rest of the write transaction (an `UPDATE` that changes
+    /// nothing takes the row lock on PostgreSQL and MySQL; SQLite has one writer), then reads
+    /// it: every registry write orders on its model, so a version created while the model is
+    /// deleted, an alias set on a version being deleted, or two archiving transitions cannot
+    /// interleave. A model deleted meanwhile is a 404.
+    async fn lock_model(&self, conn: &mut sqlx::AnyConnection, name: &str) -> Result<RegisteredModel, MlflowError> {
+        sqlx::query(self.q("UPDATE registered_models SET last_updated_time = last_updated_time WHERE name = ?"))
+            .bind(name)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        self.registered_row(conn, name).await
+    }
 
     async fn registered_row(&self, conn: &mut sqlx::AnyConnection, name: &str) -> Result<RegisteredModel, MlflowError> {
         let sql = format!("SELECT {MODEL_COLUMNS} FROM registered_models m WHERE m.name = ?");
@@ -590,7 +606,7 @@ impl SqlStore {
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel, MlflowError> {
         model_name(new_name)?;
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         if new_name != name {
             let taken: Option<String> = sqlx::query_scalar(self.q("SELECT name FROM registered_models WHERE name = ?"))
                 .bind(new_name)
@@ -643,7 +659,7 @@ impl SqlStore {
     ) -> Result<RegisteredModel, MlflowError> {
         description.map(self::description).transpose()?;
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         if let Some(d) = description {
             sqlx::query(self.q("UPDATE registered_models SET description = ? WHERE name = ?"))
                 .bind(d)
@@ -663,7 +679,7 @@ impl SqlStore {
     /// Unknown name.
     pub async fn delete_registered_model(&self, name: &str) -> Result<(), MlflowError> {
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         for sql in [
             "DELETE FROM registered_model_aliases WHERE name = ?",
             "DELETE FROM model_version_tags WHERE name = ?",
@@ -729,8 +745,9 @@ impl SqlStore {
     pub async fn set_registered_model_tag(&self, name: &str, t: &KeyValue) -> Result<(), MlflowError> {
         tag(t)?;
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         REGISTERED_TAGS.upsert(&mut tx, self.dialect, Owner::Text(name), std::slice::from_ref(t)).await?;
+        self.touch_model(&mut tx, name).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -740,13 +757,14 @@ impl SqlStore {
     /// Unknown model.
     pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<(), MlflowError> {
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         sqlx::query(self.q("DELETE FROM registered_model_tags WHERE name = ? AND tag_key = ?"))
             .bind(name)
             .bind(key)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        self.touch_model(&mut tx, name).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -758,7 +776,7 @@ impl SqlStore {
         self::alias(alias)?;
         let v = version_number(version)?;
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         sqlx::query(self.q("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?"))
             .bind(name)
@@ -781,7 +799,7 @@ impl SqlStore {
     /// Unknown model.
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<(), MlflowError> {
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, name).await?;
+        self.lock_model(&mut tx, name).await?;
         sqlx::query(self.q("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?"))
             .bind(name)
             .bind(alias)
@@ -884,6 +902,23 @@ impl SqlStore {
         if v.source.is_empty() {
             return Err(MlflowError::invalid("Missing value for required parameter 'source'"));
         }
+        // The columns' sizes, checked here so that an oversized value is a 400, not a database
+        // error.
+        for (what, value, max) in [
+            ("source", Some(v.source), MAX_SOURCE),
+            ("run_id", v.run_id, 32),
+            ("model_id", v.model_id, 64),
+            ("run_link", v.run_link, MAX_SOURCE),
+        ] {
+            if let Some(value) = value
+                && value.chars().count() > max
+            {
+                return Err(MlflowError::invalid(format!(
+                    "Parameter '{what}' had length {}, which exceeded length limit of {max}",
+                    value.chars().count()
+                )));
+            }
+        }
         for t in v.tags {
             tag(t)?;
         }
@@ -897,7 +932,7 @@ impl SqlStore {
         }
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        self.registered_row(&mut tx, v.name).await?;
+        self.lock_model(&mut tx, v.name).await?;
         // The row lock this UPDATE takes orders concurrent creates on PostgreSQL and MySQL
         // (SQLite has one writer): each gets its own number.
         sqlx::query(
@@ -987,6 +1022,7 @@ impl SqlStore {
         let v = version_number(version)?;
         description.map(self::description).transpose()?;
         let mut tx = self.write_tx().await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         let now = now_ms();
         if let Some(d) = description {
@@ -1015,6 +1051,7 @@ impl SqlStore {
     pub async fn delete_model_version(&self, name: &str, version: &str) -> Result<(), MlflowError> {
         let v = version_number(version)?;
         let mut tx = self.write_tx().await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         for sql in [
             "DELETE FROM registered_model_aliases WHERE name = ? AND version = ?",
@@ -1109,6 +1146,7 @@ impl SqlStore {
         }
         let now = now_ms();
         let mut tx = self.write_tx().await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         if archive_existing {
             sqlx::query(self.q("UPDATE model_versions SET current_stage = 'Archived', last_updated_time = ? \
@@ -1142,8 +1180,10 @@ impl SqlStore {
         let v = version_number(version)?;
         tag(t)?;
         let mut tx = self.write_tx().await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         self.put_version_tag(&mut tx, name, v, t).await?;
+        self.touch_model(&mut tx, name).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -1152,6 +1192,7 @@ impl SqlStore {
     pub async fn delete_model_version_tag(&self, name: &str, version: &str, key: &str) -> Result<(), MlflowError> {
         let v = version_number(version)?;
         let mut tx = self.write_tx().await?;
+        self.lock_model(&mut tx, name).await?;
         self.version_row(&mut tx, name, v).await?;
         sqlx::query(self.q("DELETE FROM model_version_tags WHERE name = ? AND version = ? AND tag_key = ?"))
             .bind(name)
@@ -1160,6 +1201,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        self.touch_model(&mut tx, name).await?;
         tx.commit().await.map_err(db)
     }
 }
@@ -1221,6 +1263,9 @@ mod tests {
         let f = compile_model_filter("name LIKE '%spam%' AND tags.`mlflow.prompt.is_prompt` != 'true'").unwrap();
         assert!(f.text.contains("m.name LIKE ?") && f.text.contains("NOT EXISTS"), "{}", f.text);
         assert!(compile_model_filter("run_id = 'x'").is_err());
+        // Only the prompt tag's `!=` matches models without the tag (as MLflow).
+        let f = compile_model_filter("tags.team != 'x'").unwrap();
+        assert!(f.text.starts_with("EXISTS") && f.text.contains("t.tag_value != ?"), "{}", f.text);
         let f = compile_version_filter("name = 'a' AND version_number > 2 AND run_id IN ('r1', 'r2')").unwrap();
         assert_eq!(f.binds.len(), 4);
         assert_eq!(compile_model_order(&[]).unwrap(), "m.name ASC");

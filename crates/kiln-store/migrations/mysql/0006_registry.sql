@@ -13,7 +13,7 @@ CREATE TABLE registered_models (
 CREATE TABLE registered_model_tags (
     name VARCHAR(256) NOT NULL,
     tag_key VARCHAR(250) NOT NULL,
-    tag_value TEXT NOT NULL,
+    tag_value MEDIUMTEXT NOT NULL,
     PRIMARY KEY (name, tag_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE model_versions (
@@ -37,7 +37,7 @@ CREATE TABLE model_version_tags (
     name VARCHAR(256) NOT NULL,
     version BIGINT NOT NULL,
     tag_key VARCHAR(250) NOT NULL,
-    tag_value TEXT NOT NULL,
+    tag_value MEDIUMTEXT NOT NULL,
     PRIMARY KEY (name, version, tag_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE registered_model_aliases (

@@ -384,3 +384,38 @@ fn repro_jobs_runs_independent_stages_together() {
     let (_, out, _) = kiln_in(p, &["status"]);
     assert_eq!(out.trim(), "Data and pipelines are up to date.");
 }
+
+/// A `.dvc`-tracked input of the pipeline is a data source: when it changes, `repro` stores
+/// the new version, rewrites its `.dvc` file and runs what depends on it; dvc agrees after.
+#[test]
+fn repro_re_adds_changed_data_sources() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let repo = pipeline_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["add", "data/raw.txt"]).0, 0);
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("'data/raw.txt.dvc' didn't change, skipping"), "{out}");
+    std::fs::write(p.join("data/raw.txt"), "cherry\n").unwrap();
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Verifying data sources in stage: 'data/raw.txt.dvc'"), "{out}");
+    assert!(out.contains("Running stage 'prepare'"), "{out}");
+    let dvc_file = std::fs::read_to_string(p.join("data/raw.txt.dvc")).unwrap();
+    assert!(dvc_file.contains(&kiln_cache_md5("cherry\n")), "{dvc_file}");
+    let (_, out, err) = dvc(&dvc_bin, p, &["status"]);
+    assert!(out.contains("Data and pipelines are up to date."), "{out}{err}");
+}
+
+/// md5 of text, via the `md5sum` of the machine (the cache's own hashing is what is tested).
+fn kiln_cache_md5(text: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
+}

@@ -75,6 +75,21 @@ fn concurrent_versions(s: &Server) {
     let mut sorted = versions.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (1..=40).collect::<Vec<_>>(), "{versions:?}");
+    // A GET repeating `stages=` (as a query-string client sends a list).
+    let a: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url =
+        s.url(&format!("/api/2.0/mlflow/registered-models/get-latest-versions?name={name}&stages=None&stages=Staging"));
+    let mut r = a.get(&url).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{text}");
+    assert!(text.contains("\"version\":\"40\""), "{text}");
+    // Oversized identifiers are a 400 naming the field, not a database error.
+    let (status, text) = post(
+        "model-versions/create",
+        serde_json::json!({"name": name, "source": "s3://b/m", "run_id": "r".repeat(40)}),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("run_id"), "{text}");
 }
 
 /// 8 clients log to one run at once — the same param, the same tag, the same metric key — and
