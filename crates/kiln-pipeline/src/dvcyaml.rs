@@ -31,6 +31,8 @@ pub struct OutDecl {
     pub path: String,
     pub cache: bool,
     pub persist: bool,
+    /// Declared under `metrics:` (what `metrics show` reads).
+    pub metric: bool,
 }
 
 /// Params a stage depends on, from one file.
@@ -62,6 +64,8 @@ pub struct Pipeline {
     /// The directory holding `dvc.yaml`.
     pub dir: PathBuf,
     pub stages: Vec<Stage>,
+    /// Top-level `metrics:` files (relative to `dir`).
+    pub metrics: Vec<String>,
 }
 
 const STAGE_KEYS: [&str; 14] = [
@@ -279,7 +283,12 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
                 _ => default,
             };
             // Metrics and plots are outputs like the others (cached unless `cache: false`).
-            outs.push(OutDecl { path, cache: flag("cache", true), persist: flag("persist", false) });
+            outs.push(OutDecl {
+                path,
+                cache: flag("cache", true),
+                persist: flag("persist", false),
+                metric: kind == "metrics",
+            });
         }
     }
     Ok(Stage {
@@ -382,6 +391,13 @@ fn with(ctx: &Value, add: &Value) -> Value {
     Value::Map(m)
 }
 
+fn top_metrics(doc: &Value) -> Vec<String> {
+    match doc.get("metrics") {
+        Some(Value::List(l)) => l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Pipeline {
     /// Reads `dvc.yaml` in `dir`.
     ///
@@ -401,7 +417,7 @@ impl Pipeline {
         let ctx = context(dir, &doc, &file)?;
         let mut stages = Vec::new();
         let Some(Value::Map(defs)) = doc.get("stages") else {
-            return Ok(Self { dir: dir.to_owned(), stages });
+            return Ok(Self { dir: dir.to_owned(), stages, metrics: top_metrics(&doc) });
         };
         for (name, def) in defs {
             let Value::Map(keys) = def else { return Err(err(&file, &format!("stages.{name}"), "expected a mapping")) };
@@ -425,7 +441,7 @@ impl Pipeline {
                 stages.push(build_stage(name, def, &ctx, &file)?);
             }
         }
-        Ok(Self { dir: dir.to_owned(), stages })
+        Ok(Self { dir: dir.to_owned(), stages, metrics: top_metrics(&doc) })
     }
 }
 
@@ -482,7 +498,10 @@ mod tests {
         assert_eq!(p.stages[0].cmd, Cmd::One("python3 prep.py --min-len 2 --r 0.25".into()));
         assert_eq!(p.stages[0].params[0].keys, Some(vec!["prepare.min_len".into(), "split".into()]));
         assert_eq!(p.stages[1].cmd, Cmd::Many(vec!["a".into(), "b".into()]));
-        assert_eq!(p.stages[1].outs[0], OutDecl { path: "metrics.json".into(), cache: false, persist: false });
+        assert_eq!(
+            p.stages[1].outs[0],
+            OutDecl { path: "metrics.json".into(), cache: false, persist: false, metric: true }
+        );
         std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: x ${nope.key}\n").unwrap();
         let e = Pipeline::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("stages.s.cmd") && e.contains("nope.key"), "{e}");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub mod dvcyaml;
 pub mod lock;
+pub mod metrics;
 pub mod repro;
 pub mod value;
 

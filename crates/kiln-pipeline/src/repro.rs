@@ -31,7 +31,7 @@ pub enum DepChange {
 }
 
 /// A path relative to the repository, `/`-separated and normalised.
-fn norm(wdir: &str, p: &str) -> String {
+pub(crate) fn norm(wdir: &str, p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for seg in wdir.split('/').chain(p.split('/')) {
         match seg {

@@ -69,6 +69,8 @@ enum Command {
     Repro(commands::data::ReproArgs),
     /// Show the pipeline's stage graph (text, --dot, --mermaid, --md).
     Dag(commands::data::DagArgs),
+    /// Show the pipeline's metrics (metrics show [--json|--md]).
+    Metrics(commands::data::MetricsArgs),
 }
 
 /// How a command should write to the terminal.
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => commands::data::gc(&args, out),
         Command::Repro(args) => commands::data::repro(&args, out),
         Command::Dag(args) => commands::data::dag(&args, out),
+        Command::Metrics(args) => commands::data::metrics(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -230,6 +230,45 @@ pub struct ReproArgs {
     jobs: u16,
 }
 
+/// Metrics of the pipeline (as `dvc metrics`).
+#[derive(Debug, clap::Args)]
+pub struct MetricsArgs {
+    #[command(subcommand)]
+    command: MetricsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MetricsCommand {
+    /// The workspace's metrics files (stages' `metrics:` outputs, top-level `metrics:`).
+    Show {
+        /// DVC's JSON.
+        #[arg(long, conflicts_with = "md")]
+        json: bool,
+        /// A markdown table.
+        #[arg(long)]
+        md: bool,
+    },
+}
+
+pub fn metrics(args: &MetricsArgs, _out: Output) -> anyhow::Result<()> {
+    use kiln_pipeline::metrics;
+    let repo = Repo::find(std::path::Path::new("."))?;
+    let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
+    let MetricsCommand::Show { json, md } = &args.command;
+    let docs = metrics::load(&repo.root, &metrics::files(&pipeline))?;
+    let mut stdout = std::io::stdout().lock();
+    if *json {
+        writeln!(stdout, "{}", metrics::json(&docs))?;
+        return Ok(());
+    }
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let (header, rows) = metrics::table(&docs);
+    write!(stdout, "{}", if *md { metrics::markdown(&header, &rows) } else { metrics::plain(&header, &rows) })?;
+    Ok(())
+}
+
 /// Show the pipeline's stage graph (as `dvc dag`).
 #[derive(Debug, clap::Args)]
 pub struct DagArgs {

@@ -281,6 +281,17 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
         out.contains("Stage 'prepare' didn't change, skipping") && out.contains("Data and pipelines are up to date."),
         "{out}"
     );
+    // The metrics as DVC shows them.
+    let (code, ours_m, err) = kiln_in(p, &["metrics", "show", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, theirs_m, _) = dvc(&dvc_bin, p, &["metrics", "show", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ours_m).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&theirs_m).unwrap(),
+        "kiln: {ours_m}\ndvc: {theirs_m}"
+    );
+    let (_, ours_m, _) = kiln_in(p, &["metrics", "show", "--md"]);
+    assert_eq!(ours_m, "| Path         | acc   |\n|--------------|-------|\n| metrics.json | 0.9   |\n");
     // The graph as DVC draws it in mermaid.
     let (_, our_dag, _) = kiln_in(p, &["dag", "--md"]);
     let (_, their_dag, _) = dvc(&dvc_bin, p, &["dag", "--md"]);

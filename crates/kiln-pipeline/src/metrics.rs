@@ -1,0 +1,166 @@
+//! `metrics show` (`shared/spec/pipelines.md` §9): the pipeline's metrics files (stages'
+//! `metrics:` outputs and top-level `metrics:`), flattened to dotted keys, as a table in DVC's
+//! plain and markdown layouts, or DVC's JSON.
+
+use std::path::Path;
+
+use crate::PipelineError;
+use crate::dvcyaml::Pipeline;
+use crate::repro::norm;
+use crate::value::{Value, from_yaml};
+
+/// The metrics files, relative to the pipeline's directory, each once, in declaration order.
+#[must_use]
+pub fn files(pipeline: &Pipeline) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let declared = pipeline
+        .stages
+        .iter()
+        .flat_map(|s| s.outs.iter().filter(|o| o.metric).map(move |o| norm(&s.wdir, &o.path)))
+        .chain(pipeline.metrics.iter().map(|m| norm(".", m)));
+    for f in declared {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Reads each metrics file that exists (JSON or YAML; both parse as YAML).
+///
+/// # Errors
+/// A file that is not valid JSON/YAML.
+pub fn load(dir: &Path, files: &[String]) -> Result<Vec<(String, Value)>, PipelineError> {
+    let mut out = Vec::new();
+    for f in files {
+        let path = dir.join(f);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let v = from_yaml(&text).map_err(|e| PipelineError::Invalid {
+            file: path.clone(),
+            key: String::new(),
+            message: e.to_string(),
+        })?;
+        out.push((f.clone(), v));
+    }
+    Ok(out)
+}
+
+/// Nested keys joined with `.`, leaves as text.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Map(m) => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, x, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), render(other))),
+    }
+}
+
+fn render(v: &Value) -> String {
+    match v {
+        Value::List(_) | Value::Map(_) => v.to_json().to_string(),
+        other => other.python_str().unwrap_or_default(),
+    }
+}
+
+/// The table: a `Path` column, then every flattened key (sorted); `-` where a file lacks one.
+#[must_use]
+pub fn table(docs: &[(String, Value)]) -> (Vec<String>, Vec<Vec<String>>) {
+    let flat: Vec<(String, Vec<(String, String)>)> = docs
+        .iter()
+        .map(|(f, v)| {
+            let mut kv = Vec::new();
+            flatten("", v, &mut kv);
+            (f.clone(), kv)
+        })
+        .collect();
+    let mut keys: Vec<String> = flat.iter().flat_map(|(_, kv)| kv.iter().map(|(k, _)| k.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let mut header = vec!["Path".to_owned()];
+    header.extend(keys.iter().cloned());
+    let rows = flat
+        .iter()
+        .map(|(f, kv)| {
+            let mut row = vec![f.clone()];
+            row.extend(
+                keys.iter().map(|k| kv.iter().find(|(x, _)| x == k).map_or_else(|| "-".to_owned(), |(_, v)| v.clone())),
+            );
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Column widths as python-tabulate computes them with DVC's settings: the widest cell, and at
+/// least the header plus 2.
+fn widths(header: &[String], rows: &[Vec<String>]) -> Vec<usize> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| rows.iter().map(|r| r[i].chars().count()).chain([h.chars().count() + 2]).max().unwrap_or(0))
+        .collect()
+}
+
+/// tabulate's `plain` format: left-aligned columns two spaces apart.
+#[must_use]
+pub fn plain(header: &[String], rows: &[Vec<String>]) -> String {
+    let w = widths(header, rows);
+    let line = |cells: &[String]| -> String {
+        let s: Vec<String> = cells.iter().zip(&w).map(|(c, w)| format!("{c:<w$}")).collect();
+        s.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header);
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// tabulate's `github` format (`--md`).
+#[must_use]
+pub fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
+    let w = widths(header, rows);
+    let line = |cells: &[String]| -> String {
+        let s: Vec<String> = cells.iter().zip(&w).map(|(c, w)| format!(" {c:<w$} ")).collect();
+        format!("|{}|\n", s.join("|"))
+    };
+    let mut out = line(header);
+    out.push_str(&format!("|{}|\n", w.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|")));
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// DVC's `metrics show --json`: `{"": {"data": {file: {"data": …}}}}` (`""`: the workspace).
+#[must_use]
+pub fn json(docs: &[(String, Value)]) -> serde_json::Value {
+    let data: serde_json::Map<String, serde_json::Value> =
+        docs.iter().map(|(f, v)| (f.clone(), serde_json::json!({ "data": v.to_json() }))).collect();
+    serde_json::json!({ "": { "data": data } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_like_dvc() {
+        let doc = from_yaml(
+            r#"{"accuracy": 0.675, "n_test": 40, "spam": {"f1": 0.381, "precision": 0.5714, "recall": 0.2857}}"#,
+        )
+        .unwrap();
+        let (h, rows) = table(&[("metrics.json".into(), doc)]);
+        assert_eq!(
+            plain(&h, &rows),
+            "Path          accuracy    n_test    spam.f1    spam.precision    spam.recall\nmetrics.json  0.675       40        0.381      0.5714            0.2857\n"
+        );
+        assert_eq!(
+            markdown(&h, &rows),
+            "| Path         | accuracy   | n_test   | spam.f1   | spam.precision   | spam.recall   |\n|--------------|------------|----------|-----------|------------------|---------------|\n| metrics.json | 0.675      | 40       | 0.381     | 0.5714           | 0.2857        |\n"
+        );
+    }
+}
