@@ -126,34 +126,9 @@ fn kiln_models_drives_the_registry() {
 #[test]
 fn kiln_models_drives_an_mlflow_server() {
     let Some(python) = crate::serve::test_python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(&python)
-        .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--backend-store-uri")
-        .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
-        .arg("--artifacts-destination")
-        .arg(dir.path().join("artifacts"))
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while agent.get(&format!("{base}/health")).call().map(|r| r.status().as_u16()).ok() != Some(200) {
-        assert!(std::time::Instant::now() < deadline, "mlflow server did not start");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    // Its own process group, killed whole on drop: mlflow server forks workers and a job runner.
+    let server = crate::registry_serve::MlflowServer::start(&python);
+    let base = server.base.clone();
     let m = |args: &[&str]| run(kiln().arg("models").args(args).env("MLFLOW_TRACKING_URI", &base));
     let (code, out, err) = m(&["register", "s3://bucket/models/spam", "spam", "--alias", "champion", "--json"]);
     assert_eq!(code, 0, "{out}{err}");

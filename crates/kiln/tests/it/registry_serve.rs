@@ -368,9 +368,41 @@ fn serve_follows_an_alias_on_kiln_server() {
 }
 
 /// A real `mlflow server` in its own process group (it starts worker processes), killed whole.
-struct MlflowServer {
+/// A real `mlflow server` (the test venv's), on SQLite and a local artifact directory, in its
+/// own process group: it forks uvicorn workers and a job runner, and dropping it kills them all.
+pub(crate) struct MlflowServer {
     child: Child,
-    base: String,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    /// Starts one and waits (up to 3 minutes) until it answers `/health`.
+    pub(crate) fn start(python: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(python)
+            .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let server = Self { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let health = format!("{}/health", server.base);
+        while agent().get(&health).call().map(|r| r.status().as_u16()).ok() != Some(200) {
+            assert!(Instant::now() < deadline, "mlflow server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
 }
 
 impl Drop for MlflowServer {
@@ -385,27 +417,7 @@ impl Drop for MlflowServer {
 
 #[test]
 fn serve_follows_an_alias_on_mlflow_server() {
-    use std::os::unix::process::CommandExt;
     let Some(python) = test_python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&python)
-        .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
-        .arg("--backend-store-uri")
-        .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
-        .arg("--artifacts-destination")
-        .arg(dir.path().join("artifacts"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let server = MlflowServer { child, base: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let health = format!("{}/health", server.base);
-    while agent().get(&health).call().map(|r| r.status().as_u16()).ok() != Some(200) {
-        assert!(Instant::now() < deadline, "mlflow server did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let server = MlflowServer::start(&python);
     scenario(&server.base);
 }
