@@ -76,15 +76,19 @@ impl TrackingClient {
         Ok(Self { base: uri.trim_end_matches('/').to_owned(), agent })
     }
 
+    /// One REST call: GET carries its message in the query string, every other method a JSON
+    /// body (DELETE too, as MLflow's client sends it).
     fn call(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
         let url = format!("{}/api/2.0/mlflow/{path}", self.base);
         let http = |e: ureq::Error| ClientError::Http { method, url: url.clone(), message: e.to_string() };
-        let mut resp = match body {
-            None => self.agent.get(&url).call().map_err(http)?,
-            Some(b) => {
-                self.agent.post(&url).header("Content-Type", "application/json").send(b.to_string()).map_err(http)?
-            }
+        let json = body.map(Value::to_string).unwrap_or_default();
+        let sent = match method {
+            "GET" => self.agent.get(&url).call(),
+            "PATCH" => self.agent.patch(&url).header("Content-Type", "application/json").send(json),
+            "DELETE" => self.agent.delete(&url).force_send_body().header("Content-Type", "application/json").send(json),
+            _ => self.agent.post(&url).header("Content-Type", "application/json").send(json),
         };
+        let mut resp = sent.map_err(http)?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().map_err(http)?;
         if status != 200 {

@@ -27,42 +27,12 @@ fn query(pairs: &[(&str, &str)]) -> String {
 }
 
 impl TrackingClient {
-    /// A request with any method; GET carries its message in the query, the others in a JSON
-    /// body (DELETE too, as MLflow's client sends it).
-    fn request(&self, method: &'static str, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let url = format!("{}/api/2.0/mlflow/{path}", self.base);
-        let http = |e: ureq::Error| ClientError::Http { method, url: url.clone(), message: e.to_string() };
-        let text = body.to_string();
-        let mut resp = match method {
-            "GET" => self.agent.get(&url).call().map_err(http)?,
-            "PATCH" => self.agent.patch(&url).header("Content-Type", "application/json").send(text).map_err(http)?,
-            "DELETE" => self
-                .agent
-                .delete(&url)
-                .force_send_body()
-                .header("Content-Type", "application/json")
-                .send(text)
-                .map_err(http)?,
-            _ => self.agent.post(&url).header("Content-Type", "application/json").send(text).map_err(http)?,
-        };
-        let status = resp.status().as_u16();
-        let answer = resp.body_mut().read_to_string().map_err(http)?;
-        if status != 200 {
-            return Err(ClientError::Status { method, url, status, body: answer });
-        }
-        serde_json::from_str(if answer.trim().is_empty() { "{}" } else { &answer }).map_err(|e| ClientError::Http {
-            method,
-            url,
-            message: format!("not JSON: {e}"),
-        })
-    }
-
     /// Creates a registered model; an existing one is kept (as `mlflow.register_model` does).
     ///
     /// # Errors
     /// The server refuses (other than "already exists").
     pub fn ensure_registered_model(&self, name: &str) -> Result<(), ClientError> {
-        match self.request("POST", "registered-models/create", &json!({ "name": name })) {
+        match self.call("POST", "registered-models/create", Some(&json!({ "name": name }))) {
             Ok(_) => Ok(()),
             Err(ClientError::Status { status: 400, body, .. }) if body.contains("RESOURCE_ALREADY_EXISTS") => Ok(()),
             Err(e) => Err(e),
@@ -92,7 +62,7 @@ impl TrackingClient {
         if let Some(d) = description {
             body["description"] = json!(d);
         }
-        let v = self.request("POST", "model-versions/create", &body)?;
+        let v = self.call("POST", "model-versions/create", Some(&body))?;
         decode(&v, "model_version", "model-versions/create")
     }
 
@@ -111,7 +81,7 @@ impl TrackingClient {
             if !token.is_empty() {
                 pairs.push(("page_token", &token));
             }
-            let v = self.request("GET", &format!("registered-models/search?{}", query(&pairs)), &Value::Null)?;
+            let v = self.call("GET", &format!("registered-models/search?{}", query(&pairs)), None)?;
             let page: Vec<RegisteredModel> =
                 if v.get("registered_models").is_some() { decode(&v, "registered_models", "search")? } else { vec![] };
             out.extend(page);
@@ -127,7 +97,7 @@ impl TrackingClient {
     /// # Errors
     /// Unknown model.
     pub fn model_details(&self, name: &str) -> Result<ModelDetails, ClientError> {
-        let v = self.request("GET", &format!("registered-models/get?{}", query(&[("name", name)])), &Value::Null)?;
+        let v = self.call("GET", &format!("registered-models/get?{}", query(&[("name", name)])), None)?;
         let model: RegisteredModel = decode(&v, "registered_model", "registered-models/get")?;
         let mut versions = Vec::new();
         let mut token = String::new();
@@ -137,7 +107,7 @@ impl TrackingClient {
             if !token.is_empty() {
                 pairs.push(("page_token", &token));
             }
-            let v = self.request("GET", &format!("model-versions/search?{}", query(&pairs)), &Value::Null)?;
+            let v = self.call("GET", &format!("model-versions/search?{}", query(&pairs)), None)?;
             if v.get("model_versions").is_some() {
                 versions.extend(decode::<Vec<ModelVersion>>(&v, "model_versions", "model-versions/search")?);
             }
@@ -154,7 +124,7 @@ impl TrackingClient {
     /// Unknown model or version.
     pub fn model_version(&self, name: &str, version: &str) -> Result<ModelVersion, ClientError> {
         let q = query(&[("name", name), ("version", version)]);
-        let v = self.request("GET", &format!("model-versions/get?{q}"), &Value::Null)?;
+        let v = self.call("GET", &format!("model-versions/get?{q}"), None)?;
         decode(&v, "model_version", "model-versions/get")
     }
 
@@ -163,7 +133,7 @@ impl TrackingClient {
     /// # Errors
     /// Invalid or reserved alias, unknown model or version.
     pub fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<(), ClientError> {
-        self.request("POST", "registered-models/alias", &json!({"name": name, "alias": alias, "version": version}))?;
+        self.call("POST", "registered-models/alias", Some(&json!({"name": name, "alias": alias, "version": version})))?;
         Ok(())
     }
 
@@ -172,7 +142,7 @@ impl TrackingClient {
     /// # Errors
     /// Unknown model.
     pub fn delete_alias(&self, name: &str, alias: &str) -> Result<(), ClientError> {
-        self.request("DELETE", "registered-models/alias", &json!({"name": name, "alias": alias}))?;
+        self.call("DELETE", "registered-models/alias", Some(&json!({"name": name, "alias": alias})))?;
         Ok(())
     }
 
@@ -187,10 +157,10 @@ impl TrackingClient {
         stage: &str,
         archive_existing: bool,
     ) -> Result<ModelVersion, ClientError> {
-        let v = self.request(
+        let v = self.call(
             "POST",
             "model-versions/transition-stage",
-            &json!({"name": name, "version": version, "stage": stage, "archive_existing_versions": archive_existing}),
+            Some(&json!({"name": name, "version": version, "stage": stage, "archive_existing_versions": archive_existing})),
         )?;
         decode(&v, "model_version", "model-versions/transition-stage")
     }
@@ -200,7 +170,7 @@ impl TrackingClient {
     /// # Errors
     /// Unknown model.
     pub fn delete_registered_model(&self, name: &str) -> Result<(), ClientError> {
-        self.request("DELETE", "registered-models/delete", &json!({ "name": name }))?;
+        self.call("DELETE", "registered-models/delete", Some(&json!({ "name": name })))?;
         Ok(())
     }
 
@@ -209,7 +179,7 @@ impl TrackingClient {
     /// # Errors
     /// Unknown model or version.
     pub fn delete_model_version(&self, name: &str, version: &str) -> Result<(), ClientError> {
-        self.request("DELETE", "model-versions/delete", &json!({ "name": name, "version": version }))?;
+        self.call("DELETE", "model-versions/delete", Some(&json!({ "name": name, "version": version })))?;
         Ok(())
     }
 }
