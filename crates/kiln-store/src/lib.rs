@@ -467,13 +467,8 @@ impl SqlStore {
         for b in &where_sql.binds {
             q = bind(q, b);
         }
-        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let mut items = rows
-            .iter()
-            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
-            .map(Self::experiment_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
+        let mut items = rows.iter().map(Self::experiment_from_row).collect::<Result<Vec<_>, _>>()?;
         // The page's tags in one query per 500 experiments, not one per experiment.
         let ids: Vec<i64> = items.iter().filter_map(|e| e.experiment_id.parse().ok()).collect();
         let mut tags: std::collections::HashMap<i64, Vec<KeyValue>> = std::collections::HashMap::new();
@@ -498,7 +493,7 @@ impl SqlStore {
                 e.tags = t;
             }
         }
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+        Ok(Page { items, next_page_token })
     }
 
     async fn set_experiment_stage(&self, id: &str, stage: &str) -> Result<(), MlflowError> {
@@ -1163,13 +1158,8 @@ impl SqlStore {
         for b in &where_sql.binds {
             q = bind(q, b);
         }
-        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let infos = rows
-            .iter()
-            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
-            .map(Self::run_info_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
+        let infos = rows.iter().map(Self::run_info_from_row).collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
         let mut data = self.runs_data(&ids).await?;
         let with_io = self.runs_with_io(&ids).await?;
@@ -1183,11 +1173,29 @@ impl SqlStore {
             let d = data.remove(&info.run_id).unwrap_or_default();
             items.push(Run { info, data: d, inputs, outputs });
         }
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+        Ok(Page { items, next_page_token })
     }
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+impl SqlStore {
+    /// One page of an offset-paged query ending in `LIMIT ? OFFSET ?` (every other value
+    /// already bound): one row more than the page is asked for, to know whether another page
+    /// follows. Returns the page's rows and the next page's token.
+    async fn fetch_page(
+        &self,
+        q: AnyQuery<'_>,
+        max_results: i64,
+        offset: i64,
+    ) -> Result<(Vec<AnyRow>, Option<String>), MlflowError> {
+        let mut rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
+        let keep = usize::try_from(max_results).unwrap_or(usize::MAX);
+        let next = (rows.len() > keep).then(|| encode_token(offset + max_results));
+        rows.truncate(keep);
+        Ok((rows, next))
+    }
+}
 
 fn bind<'q>(q: AnyQuery<'q>, b: &search::Bind) -> AnyQuery<'q> {
     match b {

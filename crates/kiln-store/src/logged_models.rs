@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::kv::{MODEL_PARAMS, MODEL_TAGS, OnConflict, Owner};
-use crate::{Page, SqlStore, bind, db, decode_token, encode_token, now_ms, search, validate};
+use crate::{Page, SqlStore, bind, db, decode_token, now_ms, search, validate};
 
 /// A run's output models, upserted like a key/value pair (the value is the step).
 const RUN_OUTPUTS: crate::kv::KvTable =
@@ -391,12 +391,11 @@ impl SqlStore {
         for b in where_sql.binds.iter().chain(&order.binds) {
             q = bind(q, b);
         }
-        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
+        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
         let mut items = Vec::new();
-        for r in rows.iter().take(usize::try_from(max_results).unwrap_or(usize::MAX)) {
+        for r in rows.iter() {
             items.push(self.model_json(r).await?);
         }
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+        Ok(Page { items, next_page_token })
     }
 }

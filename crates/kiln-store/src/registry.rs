@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::kv::{KvTable, Owner};
 use crate::search::{self, Bind, Key, Op, Sql, Value};
-use crate::{Page, SqlStore, bind, db, decode_token, encode_token, now_ms};
+use crate::{Page, SqlStore, bind, db, decode_token, now_ms};
 
 /// The stages a version can be in, in MLflow's spelling.
 pub const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
@@ -438,6 +438,15 @@ impl SqlStore {
         model_from_row(&row)
     }
 
+    /// Runs `sql`, whose only placeholders are an `IN (…)` list, for `names`.
+    async fn rows_for_names(&self, sql: &str, names: &[String]) -> Result<Vec<AnyRow>, MlflowError> {
+        let mut q = sqlx::query(self.dialect.sql_dyn(sql));
+        for n in names {
+            q = q.bind(n.clone());
+        }
+        q.fetch_all(&self.pool).await.map_err(db)
+    }
+
     /// Fills in tags, aliases and latest versions of a page of models: a few `IN` queries for
     /// the whole page, not a handful per model.
     async fn hydrate_models(&self, models: &mut [RegisteredModel]) -> Result<(), MlflowError> {
@@ -450,22 +459,16 @@ impl SqlStore {
             let sql = format!(
                 "SELECT name, tag_key, tag_value FROM registered_model_tags WHERE name IN ({m}) ORDER BY tag_key"
             );
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-            for n in chunk {
-                q = q.bind(n.clone());
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+            let rows = self.rows_for_names(&sql, chunk).await?;
+            for r in rows {
                 tags.entry(r.try_get(0).map_err(db)?)
                     .or_default()
                     .push(KeyValue { key: r.try_get(1).map_err(db)?, value: r.try_get(2).map_err(db)? });
             }
             let sql =
                 format!("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ({m}) ORDER BY alias");
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-            for n in chunk {
-                q = q.bind(n.clone());
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+            let rows = self.rows_for_names(&sql, chunk).await?;
+            for r in rows {
                 aliases.entry(r.try_get(0).map_err(db)?).or_default().push(Alias {
                     alias: r.try_get(1).map_err(db)?,
                     version: r.try_get::<i64, _>(2).map_err(db)?.to_string(),
@@ -477,17 +480,8 @@ impl SqlStore {
                  FROM model_versions WHERE name IN ({m}) GROUP BY name, current_stage) l \
                  ON v.name = l.name AND v.version = l.version ORDER BY v.version"
             );
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-            for n in chunk {
-                q = q.bind(n.clone());
-            }
-            let mut versions = q
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(version_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = self.rows_for_names(&sql, chunk).await?;
+            let mut versions = rows.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
             self.hydrate_versions(&mut versions).await?;
             for v in versions {
                 latest.entry(v.name.clone()).or_default().push(v);
@@ -513,11 +507,8 @@ impl SqlStore {
             let sql = format!(
                 "SELECT name, version, tag_key, tag_value FROM model_version_tags WHERE name IN ({m}) ORDER BY tag_key"
             );
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-            for n in chunk {
-                q = q.bind(n.clone());
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+            let rows = self.rows_for_names(&sql, chunk).await?;
+            for r in rows {
                 let key = (r.try_get::<String, _>(0).map_err(db)?, r.try_get::<i64, _>(1).map_err(db)?.to_string());
                 tags.entry(key)
                     .or_default()
@@ -525,11 +516,8 @@ impl SqlStore {
             }
             let sql =
                 format!("SELECT name, version, alias FROM registered_model_aliases WHERE name IN ({m}) ORDER BY alias");
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-            for n in chunk {
-                q = q.bind(n.clone());
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db)? {
+            let rows = self.rows_for_names(&sql, chunk).await?;
+            for r in rows {
                 let key = (r.try_get::<String, _>(0).map_err(db)?, r.try_get::<i64, _>(1).map_err(db)?.to_string());
                 aliases.entry(key).or_default().push(r.try_get(2).map_err(db)?);
             }
@@ -715,15 +703,10 @@ impl SqlStore {
         for b in &where_.binds {
             q = bind(q, b);
         }
-        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let mut items = rows
-            .iter()
-            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
-            .map(model_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
+        let mut items = rows.iter().map(model_from_row).collect::<Result<Vec<_>, _>>()?;
         self.hydrate_models(&mut items).await?;
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+        Ok(Page { items, next_page_token })
     }
 
     /// The newest version in each of `stages` (all stages when empty).
@@ -1087,15 +1070,10 @@ impl SqlStore {
         for b in &where_.binds {
             q = bind(q, b);
         }
-        let rows = q.bind(max_results + 1).bind(offset).fetch_all(&self.pool).await.map_err(db)?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > max_results;
-        let mut items = rows
-            .iter()
-            .take(usize::try_from(max_results).unwrap_or(usize::MAX))
-            .map(version_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
+        let mut items = rows.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
         self.hydrate_versions(&mut items).await?;
-        Ok(Page { items, next_page_token: more.then(|| encode_token(offset + max_results)) })
+        Ok(Page { items, next_page_token })
     }
 
     /// Where a version's files are, as MLflow's SQL store answers: a `models:/<model_id>`
