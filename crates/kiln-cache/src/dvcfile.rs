@@ -140,17 +140,33 @@ impl DvcFile {
     }
 }
 
-/// A YAML scalar: plain when that reads back as the same string, else single-quoted. (Extra
-/// values written above are JSON, which is YAML's flow syntax, so they read back unchanged.)
+/// Would YAML 1.2 read `s` back as something other than this string?
+fn resolves_to_other_type(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    matches!(l.as_str(), "null" | "~" | "true" | "false" | ".inf" | "-.inf" | "+.inf" | ".nan")
+        || s.parse::<f64>().is_ok()
+        || s.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        || s.strip_prefix("0o").is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+}
+
+/// A string as a YAML scalar the way ruamel.yaml (DVC's writer) picks the style: plain where
+/// YAML allows it, else single-quoted, else (control characters) double-quoted. `dvc.lock` and
+/// `.dvc` files share it.
 #[must_use]
 pub fn yaml_scalar(s: &str) -> String {
-    let plain_safe = !s.is_empty()
-        && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' ' | '@' | '+' | '='))
-        && !s.starts_with(['-', ' ', '@'])
-        && !s.ends_with(' ')
-        && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~")
-        && s.parse::<f64>().is_err();
-    if plain_safe { s.to_owned() } else { format!("'{}'", s.replace('\'', "''")) }
+    if s.chars().any(|c| c.is_control()) {
+        return serde_json::Value::String(s.to_owned()).to_string();
+    }
+    let first_bad = s.starts_with([
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ',
+    ]);
+    let plain = !s.is_empty()
+        && !first_bad
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !resolves_to_other_type(s);
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', "''")) }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use kiln_cache::hash::HashInfo;
 
+use kiln_cache::dvcfile::yaml_scalar as scalar;
+
 use crate::PipelineError;
 use crate::dvcyaml::Cmd;
 use crate::value::{Value, from_yaml, python_float};
@@ -292,34 +294,6 @@ fn scalar_value(v: &Value) -> String {
         Value::Map(_) => "{}".to_owned(),
         Value::List(_) => "[]".to_owned(),
     }
-}
-
-/// Would YAML 1.2 read `s` back as something other than this string?
-fn resolves_to_other_type(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    matches!(l.as_str(), "null" | "~" | "true" | "false" | ".inf" | "-.inf" | "+.inf" | ".nan")
-        || s.parse::<f64>().is_ok()
-        || s.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        || s.strip_prefix("0o").is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
-}
-
-/// A string as a YAML scalar: plain where YAML allows it, else single-quoted, else (control
-/// characters) double-quoted.
-#[must_use]
-pub fn scalar(s: &str) -> String {
-    if s.chars().any(|c| c.is_control()) {
-        return serde_json::Value::String(s.to_owned()).to_string();
-    }
-    let first_bad = s.starts_with([
-        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ',
-    ]);
-    let plain = !s.is_empty()
-        && !first_bad
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !resolves_to_other_type(s);
-    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', "''")) }
 }
 
 /// ruamel.yaml's line width: DVC writes through it, and long plain scalars (typically `cmd`)
