@@ -126,3 +126,14 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A `kiln server` on SQLite (`dir/mlflow.db`) with its artifacts in `dir/artifacts`.
+pub fn sqlite_server(dir: &Path) -> Server {
+    let uri = format!("sqlite:///{}", dir.join("mlflow.db").display());
+    Server::spawn(
+        kiln()
+            .args(["server", "--port", "0", "--backend-store-uri", &uri])
+            .arg("--artifacts-destination")
+            .arg(dir.join("artifacts")),
+    )
+}

@@ -30,13 +30,7 @@ fn train_and_log(server: &Server, dir: &std::path::Path, c: &str) -> String {
 #[test]
 fn kiln_models_drives_the_registry() {
     let dir = tempfile::tempdir().unwrap();
-    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let s = Server::spawn(
-        kiln()
-            .args(["server", "--port", "0", "--backend-store-uri", &uri])
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts")),
-    );
+    let s = sqlite_server(dir.path());
     let run1 = train_and_log(&s, dir.path(), "1.0");
     let run2 = train_and_log(&s, dir.path(), "0.1");
 

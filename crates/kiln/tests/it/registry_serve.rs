@@ -355,13 +355,7 @@ fn tracking_server_down(base: &str, tracking: &mut Child) {
 #[test]
 fn serve_follows_an_alias_on_kiln_server() {
     let dir = tempfile::tempdir().unwrap();
-    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let mut server = Server::spawn(
-        kiln()
-            .args(["server", "--port", "0", "--backend-store-uri", &uri])
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts")),
-    );
+    let mut server = sqlite_server(dir.path());
     let base = server.base.clone();
     scenario(&base);
     tracking_server_down(&base, &mut server.child);

@@ -261,13 +261,7 @@ fn the_official_mlflow_client_on_mariadb() {
 #[test]
 fn bad_requests_get_mlflow_errors_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let s = Server::spawn(
-        kiln()
-            .args(["server", "--port", "0", "--backend-store-uri", &uri])
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts")),
-    );
+    let s = sqlite_server(dir.path());
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let call = |method: &str, path: &str, body: &str| -> (u16, serde_json::Value) {
         let url = s.url(&format!("/api/2.0/mlflow/{path}"));
@@ -372,10 +366,7 @@ fn bad_requests_get_mlflow_errors_and_write_nothing() {
 fn artifact_paths_cannot_escape_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("artifacts");
-    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let s = Server::spawn(
-        kiln().args(["server", "--port", "0", "--backend-store-uri", &uri]).arg("--artifacts-destination").arg(&store),
-    );
+    let s = sqlite_server(dir.path());
     artifact_proxy_checks(&s);
     assert!(!dir.path().join("escape.txt").exists() && !std::path::Path::new("/etc/escape.txt").exists());
     assert!(store.join("1/r/artifacts/ok.txt").exists());
@@ -483,13 +474,7 @@ pub(crate) fn artifact_proxy_checks(s: &Server) {
 #[test]
 fn kiln_train_logs_its_run() {
     let dir = tempfile::tempdir().unwrap();
-    let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-    let s = Server::spawn(
-        kiln()
-            .args(["server", "--port", "0", "--backend-store-uri", &uri])
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts")),
-    );
+    let s = sqlite_server(dir.path());
     let out = dir.path().join("out");
     let (code, stdout, stderr) = run(kiln()
         .arg("train")
