@@ -66,6 +66,8 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Top-level `metrics:` files (relative to `dir`).
     pub metrics: Vec<String>,
+    /// Top-level `params:` files (relative to `dir`): shown whole by `params diff`.
+    pub params: Vec<String>,
 }
 
 const STAGE_KEYS: [&str; 14] = [
@@ -391,8 +393,9 @@ fn with(ctx: &Value, add: &Value) -> Value {
     Value::Map(m)
 }
 
-fn top_metrics(doc: &Value) -> Vec<String> {
-    match doc.get("metrics") {
+/// A top-level list of files (`metrics:`, `params:`).
+fn top_list(doc: &Value, key: &str) -> Vec<String> {
+    match doc.get(key) {
         Some(Value::List(l)) => l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         _ => Vec::new(),
     }
@@ -417,7 +420,12 @@ impl Pipeline {
         let ctx = context(dir, &doc, &file)?;
         let mut stages = Vec::new();
         let Some(Value::Map(defs)) = doc.get("stages") else {
-            return Ok(Self { dir: dir.to_owned(), stages, metrics: top_metrics(&doc) });
+            return Ok(Self {
+                dir: dir.to_owned(),
+                stages,
+                metrics: top_list(&doc, "metrics"),
+                params: top_list(&doc, "params"),
+            });
         };
         for (name, def) in defs {
             let Value::Map(keys) = def else { return Err(err(&file, &format!("stages.{name}"), "expected a mapping")) };
@@ -441,7 +449,7 @@ impl Pipeline {
                 stages.push(build_stage(name, def, &ctx, &file)?);
             }
         }
-        Ok(Self { dir: dir.to_owned(), stages, metrics: top_metrics(&doc) })
+        Ok(Self { dir: dir.to_owned(), stages, metrics: top_list(&doc, "metrics"), params: top_list(&doc, "params") })
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
+pub mod compare;
 pub mod dvcyaml;
+pub mod exp;
+pub mod git;
 pub mod lock;
 pub mod metrics;
 pub mod repro;
@@ -38,6 +41,8 @@ pub enum PipelineError {
     MissingParam { file: String, key: String },
     #[error("stage '{stage}' did not produce its output `{path}`")]
     MissingOut { stage: String, path: String },
+    #[error("git {args}: {message}")]
+    Git { args: String, message: String },
     #[error("a repro worker panicked")]
     Poisoned,
     #[error("failed to reproduce '{stage}': failed to run: {cmd}, exited with {code}")]

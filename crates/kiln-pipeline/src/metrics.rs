@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use crate::PipelineError;
+use crate::compare::{extract_metrics, flatten_docs};
 use crate::dvcyaml::Pipeline;
 use crate::repro::norm;
-use crate::value::{Value, from_yaml};
+use crate::value::{Value, from_yaml, python_float, python_round};
 
 /// The metrics files, relative to the pipeline's directory, each once, in declaration order.
 #[must_use]
@@ -26,7 +27,8 @@ pub fn files(pipeline: &Pipeline) -> Vec<String> {
     out
 }
 
-/// Reads each metrics file that exists (JSON or YAML; both parse as YAML).
+/// Reads each metrics file that exists (JSON or YAML; both parse as YAML), keeping what DVC
+/// keeps of it ([`extract_metrics`]).
 ///
 /// # Errors
 /// A file that is not valid JSON/YAML.
@@ -40,42 +42,16 @@ pub fn load(dir: &Path, files: &[String]) -> Result<Vec<(String, Value)>, Pipeli
             key: String::new(),
             message: e.to_string(),
         })?;
-        out.push((f.clone(), v));
+        out.push((f.clone(), extract_metrics(&v).unwrap_or(Value::Map(Vec::new()))));
     }
     Ok(out)
 }
 
-/// Nested keys joined with `.`, leaves as text.
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Map(m) => {
-            for (k, x) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&key, x, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), render(other))),
-    }
-}
-
-fn render(v: &Value) -> String {
-    match v {
-        Value::List(_) | Value::Map(_) => v.to_json().to_string(),
-        other => other.python_str().unwrap_or_default(),
-    }
-}
-
 /// The table: a `Path` column, then every flattened key (sorted); `-` where a file lacks one.
+/// Floats are rounded to 5 digits, as DVC's default `--precision`.
 #[must_use]
 pub fn table(docs: &[(String, Value)]) -> (Vec<String>, Vec<Vec<String>>) {
-    let flat: Vec<(String, Vec<(String, String)>)> = docs
-        .iter()
-        .map(|(f, v)| {
-            let mut kv = Vec::new();
-            flatten("", v, &mut kv);
-            (f.clone(), kv)
-        })
-        .collect();
+    let flat = flatten_docs(docs);
     let mut keys: Vec<String> = flat.iter().flat_map(|(_, kv)| kv.iter().map(|(k, _)| k.clone())).collect();
     keys.sort();
     keys.dedup();
@@ -85,9 +61,11 @@ pub fn table(docs: &[(String, Value)]) -> (Vec<String>, Vec<Vec<String>>) {
         .iter()
         .map(|(f, kv)| {
             let mut row = vec![f.clone()];
-            row.extend(
-                keys.iter().map(|k| kv.iter().find(|(x, _)| x == k).map_or_else(|| "-".to_owned(), |(_, v)| v.clone())),
-            );
+            row.extend(keys.iter().map(|k| match kv.iter().find(|(x, _)| x == k) {
+                Some((_, Value::Float(x))) => python_float(python_round(*x, 5)),
+                Some((_, v)) => v.python_display(),
+                None => "-".to_owned(),
+            }));
             row
         })
         .collect();
@@ -137,10 +115,9 @@ pub fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
 
 /// DVC's `metrics show --json`: `{"": {"data": {file: {"data": …}}}}` (`""`: the workspace).
 #[must_use]
-pub fn json(docs: &[(String, Value)]) -> serde_json::Value {
-    let data: serde_json::Map<String, serde_json::Value> =
-        docs.iter().map(|(f, v)| (f.clone(), serde_json::json!({ "data": v.to_json() }))).collect();
-    serde_json::json!({ "": { "data": data } })
+pub fn json(docs: &[(String, Value)]) -> String {
+    let data = docs.iter().map(|(f, v)| (f.clone(), Value::Map(vec![("data".to_owned(), v.clone())]))).collect();
+    Value::Map(vec![(String::new(), Value::Map(vec![("data".to_owned(), Value::Map(data))]))]).python_json()
 }
 
 #[cfg(test)]

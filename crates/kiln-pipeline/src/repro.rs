@@ -483,6 +483,39 @@ fn run_cache_restore(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockS
     Ok(Some(entry))
 }
 
+/// `dvc checkout` for the pipeline: every cached output recorded in `dvc.lock` whose workspace
+/// copy is missing or differs is restored from the cache. Returns the outputs restored and those
+/// whose objects the cache lacks (left as they are).
+///
+/// # Errors
+/// An invalid lock, unreadable data, a corrupt cache object.
+pub fn checkout_outs(repo: &Repo, pipeline: &Pipeline) -> Result<(Vec<String>, Vec<String>), PipelineError> {
+    let lock = Lock::read(&pipeline.dir.join("dvc.lock"))?;
+    let mut restored = Vec::new();
+    let mut missing = Vec::new();
+    for s in &pipeline.stages {
+        let Some(locked) = lock.stage(&s.name) else { continue };
+        for e in &locked.outs {
+            let Some(h) = &e.hash else { continue };
+            if !s.outs.iter().any(|o| o.path == e.path && o.cache) {
+                continue;
+            }
+            let path = pipeline.dir.join(norm(&s.wdir, &e.path));
+            if hash_of(repo, &path)?.is_some_and(|now| now.md5 == h.md5) {
+                continue;
+            }
+            if !repo.in_cache(h)? {
+                missing.push(norm(&s.wdir, &e.path));
+                continue;
+            }
+            repo.restore(h, &path)?;
+            restored.push(norm(&s.wdir, &e.path));
+        }
+    }
+    repo.state.save()?;
+    Ok((restored, missing))
+}
+
 /// `.dvc` files whose data a planned stage depends on are stages too (DVC's data sources):
 /// data that changed is stored again and its `.dvc` file rewritten before anything runs.
 fn verify_data_sources(

@@ -73,6 +73,132 @@ impl Value {
     }
 }
 
+impl Value {
+    /// Python's `str()` of the value as DVC's tables print it: `True`/`None`, floats as Python
+    /// writes them, strings bare, lists and maps as their `repr` (`['the', 'a']`).
+    #[must_use]
+    pub fn python_display(&self) -> String {
+        match self {
+            Self::Str(s) => s.clone(),
+            other => other.python_repr(),
+        }
+    }
+
+    /// Python's `repr()` of the value.
+    #[must_use]
+    pub fn python_repr(&self) -> String {
+        let mut out = String::new();
+        self.repr_into(&mut out);
+        out
+    }
+
+    fn repr_into(&self, out: &mut String) {
+        match self {
+            Self::Null => out.push_str("None"),
+            Self::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+            Self::Int(i) => out.push_str(&i.to_string()),
+            Self::Float(f) => out.push_str(&python_float(*f)),
+            Self::Str(s) => python_str_repr(s, out),
+            Self::List(l) => {
+                out.push('[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.repr_into(out);
+                }
+                out.push(']');
+            }
+            Self::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    python_str_repr(k, out);
+                    out.push_str(": ");
+                    v.repr_into(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The value as Python's `json.dumps` writes it (`", "` and `": "` separators, ASCII only,
+    /// maps in their order): DVC's `--json` output.
+    #[must_use]
+    pub fn python_json(&self) -> String {
+        let mut out = String::new();
+        self.json_into(&mut out);
+        out
+    }
+
+    fn json_into(&self, out: &mut String) {
+        match self {
+            Self::Null => out.push_str("null"),
+            Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Self::Int(i) => out.push_str(&i.to_string()),
+            Self::Float(f) if f.is_nan() => out.push_str("NaN"),
+            Self::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "Infinity" } else { "-Infinity" }),
+            Self::Float(f) => out.push_str(&python_float(*f)),
+            Self::Str(s) => kiln_cache::hash::python_json_string(s, out),
+            Self::List(l) => {
+                out.push('[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.json_into(out);
+                }
+                out.push(']');
+            }
+            Self::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    kiln_cache::hash::python_json_string(k, out);
+                    out.push_str(": ");
+                    v.json_into(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Python's `repr()` of a string: single quotes unless the text has a `'` and no `"`.
+fn python_str_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `round(f, digits)` (correctly rounded, ties to even on the exact binary value, as
+/// Rust's fixed-precision formatting also does).
+#[must_use]
+pub fn python_round(f: f64, digits: usize) -> f64 {
+    if !f.is_finite() {
+        return f;
+    }
+    format!("{f:.digits$}").parse().unwrap_or(f)
+}
+
 /// Python's `repr`/`str` of a float: shortest round-trip digits, always with a `.` or an
 /// exponent (`1.0`, `0.25`, `1e-05`), `inf`/`nan` spelled as Python does.
 #[must_use]
@@ -197,5 +323,17 @@ mod tests {
         {
             assert_eq!(python_float(f), s);
         }
+    }
+
+    #[test]
+    fn reprs_and_json_like_python() {
+        let v = from_yaml("a: [the, \"it's\", 1, 2.5, true, null]\nb: {c: 'x\"y'}\nd: é\n").unwrap();
+        assert_eq!(v.python_repr(), r#"{'a': ['the', "it's", 1, 2.5, True, None], 'b': {'c': 'x"y'}, 'd': 'é'}"#);
+        assert_eq!(v.python_json(), r#"{"a": ["the", "it's", 1, 2.5, true, null], "b": {"c": "x\"y"}, "d": "\u00e9"}"#);
+        assert_eq!(Value::Bool(false).python_display(), "False");
+        assert_eq!(Value::Str("a".into()).python_display(), "a");
+        assert_eq!(python_round(0.712_345_678_9, 5), 0.71235);
+        assert_eq!(python_round(0.028_599_999_999_999_96, 5), 0.0286);
+        assert_eq!(python_round(2.675, 2), 2.67);
     }
 }

@@ -69,8 +69,12 @@ enum Command {
     Repro(commands::data::ReproArgs),
     /// Show the pipeline's stage graph (text, --dot, --mermaid, --md).
     Dag(commands::data::DagArgs),
-    /// Show the pipeline's metrics (metrics show [--json|--md]).
+    /// Show the pipeline's metrics, or compare them across git revisions (show, diff).
     Metrics(commands::data::MetricsArgs),
+    /// Compare the pipeline's params across git revisions (diff).
+    Params(commands::data::ParamsArgs),
+    /// Run, queue, compare, apply and remove experiments (DVC-compatible git refs).
+    Exp(commands::exp::ExpArgs),
 }
 
 /// How a command should write to the terminal.
@@ -127,6 +131,8 @@ fn main() -> ExitCode {
         Command::Repro(args) => commands::data::repro(&args, out),
         Command::Dag(args) => commands::data::dag(&args, out),
         Command::Metrics(args) => commands::data::metrics(&args, out),
+        Command::Params(args) => commands::data::params(&args, out),
+        Command::Exp(args) => commands::exp::exp(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -248,16 +248,60 @@ enum MetricsCommand {
         #[arg(long)]
         md: bool,
     },
+    /// Changed metrics between two git revisions, or a revision and the workspace.
+    Diff(DiffArgs),
+}
+
+/// What `metrics diff` and `params diff` share (DVC's options).
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The old revision (a git branch, tag or commit).
+    #[arg(default_value = "HEAD")]
+    a_rev: String,
+    /// The new revision [default: the workspace].
+    b_rev: Option<String>,
+    /// Show unchanged values too.
+    #[arg(long)]
+    all: bool,
+    /// DVC's JSON: `{file: {key: {"old", "new", "diff"}}}`.
+    #[arg(long, conflicts_with = "md")]
+    json: bool,
+    /// A markdown table.
+    #[arg(long)]
+    md: bool,
+    /// Leave out the Path column.
+    #[arg(long)]
+    no_path: bool,
+    /// Digits after the point that metrics are rounded to.
+    #[arg(long, default_value_t = 5)]
+    precision: usize,
+}
+
+/// Params of the pipeline (as `dvc params`).
+#[derive(Debug, clap::Args)]
+pub struct ParamsArgs {
+    #[command(subcommand)]
+    command: ParamsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ParamsCommand {
+    /// Changed params between two git revisions, or a revision and the workspace: every key of
+    /// `params.yaml`, the keys stages use from other files, top-level `params:` files.
+    Diff(DiffArgs),
 }
 
 pub fn metrics(args: &MetricsArgs, _out: Output) -> anyhow::Result<()> {
     use kiln_pipeline::metrics;
     let repo = Repo::find(std::path::Path::new("."))?;
+    let (json, md) = match &args.command {
+        MetricsCommand::Show { json, md } => (*json, *md),
+        MetricsCommand::Diff(d) => return diff(&repo, d, true),
+    };
     let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
-    let MetricsCommand::Show { json, md } = &args.command;
     let docs = metrics::load(&repo.root, &metrics::files(&pipeline))?;
     let mut stdout = std::io::stdout().lock();
-    if *json {
+    if json {
         writeln!(stdout, "{}", metrics::json(&docs))?;
         return Ok(());
     }
@@ -265,7 +309,50 @@ pub fn metrics(args: &MetricsArgs, _out: Output) -> anyhow::Result<()> {
         return Ok(());
     }
     let (header, rows) = metrics::table(&docs);
-    write!(stdout, "{}", if *md { metrics::markdown(&header, &rows) } else { metrics::plain(&header, &rows) })?;
+    if md {
+        writeln!(stdout, "{}", metrics::markdown(&header, &rows))?;
+    } else {
+        write!(stdout, "{}", metrics::plain(&header, &rows))?;
+    }
+    Ok(())
+}
+
+pub fn params(args: &ParamsArgs, _out: Output) -> anyhow::Result<()> {
+    let repo = Repo::find(std::path::Path::new("."))?;
+    let ParamsCommand::Diff(d) = &args.command;
+    diff(&repo, d, false)
+}
+
+/// `metrics diff` (`metrics` true) or `params diff`, as DVC prints them.
+fn diff(repo: &Repo, args: &DiffArgs, metrics: bool) -> anyhow::Result<()> {
+    use kiln_pipeline::compare::{self, Revision, TableStyle};
+    // As DVC: a repository without commits has nothing to compare (and no HEAD to name).
+    if args.a_rev == "HEAD" && kiln_pipeline::git::rev_parse(&repo.root, "HEAD").is_err() {
+        return Ok(());
+    }
+    let old = Revision::open(&repo.root, Some(&args.a_rev))?;
+    let new = Revision::open(&repo.root, args.b_rev.as_deref())?;
+    let d = if metrics {
+        let side = |r: &Revision| compare::metrics_of(repo, r).map(|docs| compare::flatten_docs(&docs));
+        compare::diff(&side(&old)?, &side(&new)?, args.all)
+    } else {
+        compare::diff(&compare::params_of(&old)?, &compare::params_of(&new)?, args.all)
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", compare::render_json(&d))?;
+        return Ok(());
+    }
+    let style = TableStyle {
+        title: if metrics { "Metric" } else { "Param" },
+        a_rev: &args.a_rev,
+        b_rev: args.b_rev.as_deref().unwrap_or("workspace"),
+        changes: metrics,
+        precision: metrics.then_some(args.precision),
+        no_path: args.no_path,
+        markdown: args.md,
+    };
+    write!(stdout, "{}", compare::render_table(&d, &style))?;
     Ok(())
 }
 
@@ -314,7 +401,16 @@ pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
 
 pub fn checkout(args: &CheckoutArgs, out: Output) -> anyhow::Result<()> {
     let repo = Repo::find(std::path::Path::new("."))?;
-    let restored = repo.checkout(&args.targets, args.force)?;
+    let mut restored = repo.checkout(&args.targets, args.force)?;
+    // With no targets, the pipeline's outputs too (as `dvc checkout`).
+    if args.targets.is_empty() && repo.root.join("dvc.yaml").is_file() {
+        let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
+        let (outs, missing) = kiln_pipeline::repro::checkout_outs(&repo, &pipeline)?;
+        for m in &missing {
+            tracing::warn!("'{m}' is not in the cache; it cannot be checked out");
+        }
+        restored.extend(outs);
+    }
     if !out.quiet {
         let mut stdout = std::io::stdout().lock();
         for p in &restored {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod data;
+pub mod exp;
 pub mod models;
 pub mod predict;
 pub mod serve;

@@ -291,7 +291,7 @@ fn kiln_repro_writes_the_lock_dvc_writes() {
         "kiln: {ours_m}\ndvc: {theirs_m}"
     );
     let (_, ours_m, _) = kiln_in(p, &["metrics", "show", "--md"]);
-    assert_eq!(ours_m, "| Path         | acc   |\n|--------------|-------|\n| metrics.json | 0.9   |\n");
+    assert_eq!(ours_m, "| Path         | acc   |\n|--------------|-------|\n| metrics.json | 0.9   |\n\n");
     // The graph as DVC draws it in mermaid.
     let (_, our_dag, _) = kiln_in(p, &["dag", "--md"]);
     let (_, their_dag, _) = dvc(&dvc_bin, p, &["dag", "--md"]);
