@@ -57,7 +57,7 @@ pub enum RemoteError {
     UnknownTarget(String),
     #[error("object {md5} ({name}) is not on remote '{remote}'")]
     NotOnRemote { md5: String, name: String, remote: String },
-    #[error("object {md5} ({name}) from remote '{remote}' is corrupt: {source}")]
+    #[error("object {md5} ({name}) from remote '{remote}' is corrupt")]
     Corrupt {
         md5: String,
         name: String,

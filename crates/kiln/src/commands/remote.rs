@@ -210,13 +210,15 @@ fn files(n: usize) -> String {
 }
 
 fn incomplete(summary: &Summary, verb: &str, remote: &Remote) -> anyhow::Error {
-    anyhow::anyhow!(
-        "failed to {verb} data {} remote '{}': {} missing, {} failed",
-        if verb == "push" { "to" } else { "from" },
-        remote.name,
-        files(summary.missing.len()),
-        files(summary.failed.len())
-    )
+    let mut parts = Vec::new();
+    if !summary.missing.is_empty() {
+        parts.push(format!("{} missing", files(summary.missing.len())));
+    }
+    if !summary.failed.is_empty() {
+        parts.push(format!("{} failed", files(summary.failed.len())));
+    }
+    let dir = if verb == "push" { "to" } else { "from" };
+    anyhow::anyhow!("failed to {verb} data {dir} remote '{}': {}", remote.name, parts.join(", "))
 }
 
 pub fn push(args: &PushArgs, out: Output) -> anyhow::Result<()> {

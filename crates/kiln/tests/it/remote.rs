@@ -253,7 +253,12 @@ fn s3_remote_push_and_pull() {
     // Past 8 MiB an upload goes in parts.
     let big: Vec<u8> = (0..9_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     std::fs::write(p.join("data/big.bin"), &big).unwrap();
-    assert_eq!(kiln_in(p, &["add", "hello.txt", "data"]).0, 0);
+    // Past 256 objects, what the bucket holds is listed rather than asked one HEAD at a time.
+    std::fs::create_dir_all(p.join("many")).unwrap();
+    for i in 0..300 {
+        std::fs::write(p.join(format!("many/{i:03}.txt")), format!("{i}\n")).unwrap();
+    }
+    assert_eq!(kiln_in(p, &["add", "hello.txt", "data", "many"]).0, 0);
     for args in [
         &["remote", "add", "-d", "store", "s3://kiln-dvc/team/datasets"][..],
         &["remote", "modify", "store", "endpointurl", &moto.endpoint],
@@ -264,7 +269,7 @@ fn s3_remote_push_and_pull() {
     commit_all(p);
     let (code, out, err) = kiln_s3(p, &["push", "--jobs", "3"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), "5 files pushed");
+    assert_eq!(out.trim(), "306 files pushed");
     let keys: BTreeSet<String> = moto.keys("kiln-dvc").into_iter().collect();
     let want: BTreeSet<String> = cache_objects(p).into_iter().map(|o| format!("team/datasets/files/md5/{o}")).collect();
     assert_eq!(keys, want);
@@ -275,11 +280,46 @@ fn s3_remote_push_and_pull() {
     let c = cloned.path();
     let (code, out, err) = kiln_s3(c, &["pull"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("5 files fetched"), "{out}");
+    assert!(out.contains("306 files fetched"), "{out}");
     assert_eq!(std::fs::read(c.join("data/big.bin")).unwrap(), big);
+    assert_eq!(std::fs::read_to_string(c.join("many/299.txt")).unwrap(), "299\n");
     assert_eq!(data_files(c), data_files(p));
     let (_, out, _) = kiln_in(c, &["status"]);
     assert_eq!(out.trim(), "Data and pipelines are up to date.");
+}
+
+/// `push: false` outputs (of a `.dvc` file and of a stage) stay local; dvc agrees nothing is
+/// left to push.
+#[test]
+fn push_false_outputs_are_not_pushed() {
+    let storage = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["init"]).0, 0);
+    std::fs::write(p.join("big.bin"), "too big to share\n").unwrap();
+    std::fs::write(p.join("small.txt"), "share me\n").unwrap();
+    assert_eq!(kiln_in(p, &["add", "big.bin", "small.txt"]).0, 0);
+    let dvc_file = std::fs::read_to_string(p.join("big.bin.dvc")).unwrap();
+    std::fs::write(p.join("big.bin.dvc"), dvc_file + "  push: false\n").unwrap();
+    std::fs::write(
+        p.join("dvc.yaml"),
+        "stages:\n  s:\n    cmd: echo m > model.txt && echo k > keep.txt\n    outs:\n    - model.txt:\n        push: false\n    - keep.txt\n",
+    )
+    .unwrap();
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(kiln_in(p, &["remote", "add", "-d", "store", storage.path().to_str().unwrap()]).0, 0);
+    let (code, out, err) = kiln_in(p, &["push"]);
+    assert_eq!((code, out.trim()), (0, "2 files pushed"), "{err}");
+    let pushed = objects(&storage.path().join("files/md5"));
+    let (small, _) = md5_of(b"share me\n");
+    let (keep, _) = md5_of(b"k\n");
+    assert_eq!(pushed, [small, keep].iter().map(|m| format!("{}/{}", &m[..2], &m[2..])).collect());
+    if let Some(dvc_bin) = dvc_bin() {
+        let (code, out, err) = dvc(&dvc_bin, p, &["push"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("Everything is up to date."), "{out}{err}");
+    }
 }
 
 /// A repository with data pushed to a local remote; returns (repo, storage).
