@@ -58,12 +58,10 @@ impl Bucket {
         if let Some(v) = opt("session_token") {
             b = b.with_token(v);
         }
-        if let Some(v) = opt("region") {
-            b = b.with_region(v);
-        } else if let Ok(r) = std::env::var("AWS_REGION")
-            && !r.is_empty()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
+        // from_env read both region variables in whatever order the environment lists them;
+        // the option, then AWS_REGION, then AWS_DEFAULT_REGION decide, as the AWS SDKs do.
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(r) = opt("region").cloned().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")) {
             b = b.with_region(r);
         }
         if opt("profile").is_some() {
@@ -72,10 +70,7 @@ impl Bucket {
                 "the `profile` option is ignored: kiln reads credentials from AWS_* variables and the remote's options"
             );
         }
-        let endpoint = opt("endpointurl")
-            .cloned()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()))
-            .or_else(|| std::env::var("AWS_ENDPOINT").ok().filter(|e| !e.is_empty()));
+        let endpoint = opt("endpointurl").cloned().or_else(|| env("AWS_ENDPOINT_URL")).or_else(|| env("AWS_ENDPOINT"));
         if let Some(e) = &endpoint {
             b = b.with_endpoint(e);
             // A local MinIO or moto speaks plain HTTP: allowed when the endpoint says so.
