@@ -34,6 +34,8 @@ pub enum CacheError {
         "cache object {md5} at `{path}` does not match its hash: refused (remove it and fetch or add the data again)"
     )]
     Corrupt { md5: String, path: PathBuf },
+    #[error("the data received for object {md5} hashes to {got}: refused, nothing stored in the cache")]
+    Mismatch { md5: String, got: String },
     #[error("`{path}` changed while it was being added")]
     Changed { path: PathBuf },
     #[error("invalid .dvc file `{path}`: {message}")]

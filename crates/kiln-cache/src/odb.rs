@@ -155,6 +155,19 @@ impl Cache {
         Self::publish(tmp, &dest)
     }
 
+    /// A writer for object `md5` arriving from elsewhere (a remote): the bytes go to a temp
+    /// file beside the object's place and are hashed as they come; [`Incoming::finish`] moves
+    /// them into place only when they hash to `md5`. A killed transfer leaves a `.tmp-` file
+    /// (`gc` removes those), never a partial object.
+    ///
+    /// # Errors
+    /// `md5` is not a hash, or the cache cannot be written.
+    pub fn incoming(&self, md5: &str) -> Result<Incoming, CacheError> {
+        let dest = self.object_path(md5)?;
+        let tmp = self.temp_in(&dest)?;
+        Ok(Incoming { tmp, hasher: Md5::new(), md5: md5.to_owned(), dest })
+    }
+
     /// The object, checked against its name: a corrupt object is refused, never used.
     ///
     /// # Errors
@@ -207,5 +220,43 @@ impl Cache {
             }
         }
         std::fs::rename(&tmp, dest).map_err(io(dest))
+    }
+}
+
+/// An object being received into the cache; see [`Cache::incoming`].
+#[derive(Debug)]
+pub struct Incoming {
+    tmp: tempfile::NamedTempFile,
+    hasher: Md5,
+    md5: String,
+    dest: PathBuf,
+}
+
+impl Write for Incoming {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.tmp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+impl Incoming {
+    /// Checks the bytes against the object's name and moves them into place (read-only); on
+    /// a mismatch the temp file is removed and nothing enters the cache.
+    ///
+    /// # Errors
+    /// [`CacheError::Mismatch`] when the bytes do not hash to the name; I/O.
+    pub fn finish(mut self) -> Result<PathBuf, CacheError> {
+        self.tmp.flush().map_err(io(&self.dest))?;
+        let got = hex(&self.hasher.finalize());
+        if got != self.md5.strip_suffix(".dir").unwrap_or(&self.md5) {
+            return Err(CacheError::Mismatch { md5: self.md5, got });
+        }
+        Cache::publish(self.tmp, &self.dest)?;
+        Ok(self.dest)
     }
 }

@@ -327,20 +327,35 @@ impl Repo {
 
     /// How one output compares with its entry, `None` when in sync.
     fn out_change(&self, dvc_path: &Path, o: &Out) -> Result<Option<Change>, CacheError> {
-        let path = DvcFile::out_path(dvc_path, o);
         let Some(want) = &o.hash else { return Ok(Some(Change::Modified)) };
+        self.change_of(&DvcFile::out_path(dvc_path, o), want, o.legacy, o.cache)
+    }
+
+    /// How the data at `path` compares with the recorded `want` (`legacy`: a DVC 2 entry,
+    /// hashed with `md5-dos2unix`; `cached`: the output is stored in the cache), `None` when
+    /// in sync.
+    ///
+    /// # Errors
+    /// Unreadable data or a corrupt directory listing.
+    pub fn change_of(
+        &self,
+        path: &Path,
+        want: &HashInfo,
+        legacy: bool,
+        cached: bool,
+    ) -> Result<Option<Change>, CacheError> {
         if !path.exists() {
             return Ok(Some(Change::Deleted));
         }
-        let same = if o.legacy && !want.is_dir() {
-            hash::md5_dos2unix(&path)? == want.md5
+        let same = if legacy && !want.is_dir() {
+            hash::md5_dos2unix(path)? == want.md5
         } else {
-            self.hash(&path)?.md5 == want.md5
+            self.hash(path)?.md5 == want.md5
         };
         if !same {
             return Ok(Some(Change::Modified));
         }
-        if o.cache && !self.in_cache(want)? {
+        if cached && !self.in_cache(want)? {
             return Ok(Some(Change::NotInCache));
         }
         Ok(None)
@@ -416,23 +431,35 @@ impl Repo {
                     continue;
                 }
                 let path = DvcFile::out_path(&f, o);
-                match self.out_change(&f, o)? {
-                    None | Some(Change::NotInCache) => continue,
-                    Some(Change::Modified) if !force => {
-                        // Would the current content be lost? Only a file whose bytes the cache
-                        // lacks (a directory that only lost files loses nothing more).
-                        if let Some(lost) = self.uncached_file(&path)? {
-                            return Err(CacheError::WouldLose(lost));
-                        }
-                    }
-                    _ => {}
+                if self.checkout_output(&path, want, o.legacy, force)? {
+                    restored.push(rel_slash(path.strip_prefix(&self.root).unwrap_or(&path)));
                 }
-                self.restore(want, &path)?;
-                restored.push(rel_slash(path.strip_prefix(&self.root).unwrap_or(&path)));
             }
         }
         self.state.save()?;
         Ok(restored)
+    }
+
+    /// Makes the cached output at `path` match `want` (one output of a `.dvc` file or of
+    /// `dvc.lock`); returns whether it had to be restored. Modified data whose content the
+    /// cache lacks would be lost, so it is refused unless `force`. Does not save the state.
+    ///
+    /// # Errors
+    /// A missing or corrupt cache object (never used), data that would be lost, I/O.
+    pub fn checkout_output(&self, path: &Path, want: &HashInfo, legacy: bool, force: bool) -> Result<bool, CacheError> {
+        match self.change_of(path, want, legacy, true)? {
+            None | Some(Change::NotInCache) => return Ok(false),
+            Some(Change::Modified) if !force => {
+                // Would the current content be lost? Only a file whose bytes the cache
+                // lacks (a directory that only lost files loses nothing more).
+                if let Some(lost) = self.uncached_file(path)? {
+                    return Err(CacheError::WouldLose(lost));
+                }
+            }
+            _ => {}
+        }
+        self.restore(want, path)?;
+        Ok(true)
     }
 
     /// The first file at `path` (a file, or any file under a directory) whose content is not

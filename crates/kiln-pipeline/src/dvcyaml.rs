@@ -31,6 +31,8 @@ pub struct OutDecl {
     pub path: String,
     pub cache: bool,
     pub persist: bool,
+    /// `push: false`: kept out of `push` (still cached and fetched when the remote has it).
+    pub push: bool,
     /// Declared under `metrics:` (what `metrics show` reads).
     pub metric: bool,
 }
@@ -289,6 +291,7 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
                 path,
                 cache: flag("cache", true),
                 persist: flag("persist", false),
+                push: flag("push", true),
                 metric: kind == "metrics",
             });
         }
@@ -508,7 +511,7 @@ mod tests {
         assert_eq!(p.stages[1].cmd, Cmd::Many(vec!["a".into(), "b".into()]));
         assert_eq!(
             p.stages[1].outs[0],
-            OutDecl { path: "metrics.json".into(), cache: false, persist: false, metric: true }
+            OutDecl { path: "metrics.json".into(), cache: false, persist: false, push: true, metric: true }
         );
         std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: x ${nope.key}\n").unwrap();
         let e = Pipeline::load(dir.path()).unwrap_err().to_string();

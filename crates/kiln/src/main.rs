@@ -65,6 +65,14 @@ enum Command {
     Checkout(commands::data::CheckoutArgs),
     /// Remove cache objects the workspace no longer uses.
     Gc(commands::data::GcArgs),
+    /// Upload tracked data and pipeline outputs to a remote (DVC-compatible).
+    Push(commands::remote::PushArgs),
+    /// Download tracked data and pipeline outputs from a remote into the cache.
+    Fetch(commands::remote::FetchArgs),
+    /// Download from a remote and check the data out into the workspace.
+    Pull(commands::remote::PullArgs),
+    /// Configure remotes (add, list, remove, default, modify) in .dvc/config.
+    Remote(commands::remote::RemoteArgs),
     /// Run the pipeline's changed stages (dvc.yaml), writing dvc.lock (DVC-compatible).
     Repro(commands::data::ReproArgs),
     /// Show the pipeline's stage graph (text, --dot, --mermaid, --md).
@@ -128,6 +136,10 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::data::status(&args, out),
         Command::Checkout(args) => commands::data::checkout(&args, out),
         Command::Gc(args) => commands::data::gc(&args, out),
+        Command::Push(args) => commands::remote::push(&args, out),
+        Command::Fetch(args) => commands::remote::fetch(&args, out),
+        Command::Pull(args) => commands::remote::pull(&args, out),
+        Command::Remote(args) => commands::remote::remote(&args, out),
         Command::Repro(args) => commands::data::repro(&args, out),
         Command::Dag(args) => commands::data::dag(&args, out),
         Command::Metrics(args) => commands::data::metrics(&args, out),

@@ -4,6 +4,7 @@ pub mod data;
 pub mod exp;
 pub mod models;
 pub mod predict;
+pub mod remote;
 pub mod serve;
 pub mod server;
 pub mod train;

@@ -9,20 +9,20 @@ use crate::common::*;
 use crate::serve::test_python;
 
 /// The `dvc` of the test venv (beside its python).
-fn dvc_bin() -> Option<PathBuf> {
+pub(crate) fn dvc_bin() -> Option<PathBuf> {
     let python = test_python()?;
     Some(Path::new(&python).with_file_name("dvc"))
 }
 
-fn dvc(bin: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn dvc(bin: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
     run(Command::new(bin).args(args).current_dir(dir).env("DVC_NO_ANALYTICS", "1").env("NO_COLOR", "1"))
 }
 
-fn kiln_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn kiln_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     run(kiln().args(args).current_dir(dir))
 }
 
-fn git_repo() -> tempfile::TempDir {
+pub(crate) fn git_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(Command::new("git").args(["init", "-q"]).current_dir(dir.path()));
     assert_eq!(code, 0, "{err}");
@@ -30,7 +30,7 @@ fn git_repo() -> tempfile::TempDir {
 }
 
 /// `shared/spec/pipelines.md` §4.4's files.
-fn worked_example(p: &Path) {
+pub(crate) fn worked_example(p: &Path) {
     std::fs::write(p.join("hello.txt"), "hello\n").unwrap();
     std::fs::write(p.join("crlf.csv"), "x,y\r\n1,2\r\n").unwrap();
     std::fs::create_dir_all(p.join("data/sub")).unwrap();
@@ -205,7 +205,7 @@ fn bad_data_commands_are_refused() {
     assert!(err.contains("bad.dvc"), "{err}");
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         if e.path().is_dir() {

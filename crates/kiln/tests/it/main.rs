@@ -8,6 +8,7 @@ mod data;
 mod predict;
 mod registry;
 mod registry_serve;
+mod remote;
 mod s3;
 mod serve;
 mod server;
