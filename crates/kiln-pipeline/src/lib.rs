@@ -1,12 +1,14 @@
 //! kiln-pipeline: DVC-compatible pipelines (`shared/spec/pipelines.md`): `dvc.yaml` with
 //! `${…}` interpolation, the stage graph, `dvc.lock` (schema 2.0), change detection (`status`)
-//! and `repro`, on top of kiln-cache's hashing and cache.
+//! and `repro`, on top of kiln-cache's hashing and cache; `metrics show` and the data behind
+//! `plots show` ([`plots`]).
 
 use std::path::PathBuf;
 
 pub mod dvcyaml;
 pub mod lock;
 pub mod metrics;
+pub mod plots;
 pub mod repro;
 pub mod value;
 

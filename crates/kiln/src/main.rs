@@ -71,6 +71,8 @@ enum Command {
     Dag(commands::data::DagArgs),
     /// Show the pipeline's metrics (metrics show [--json|--md]).
     Metrics(commands::data::MetricsArgs),
+    /// Render the pipeline's plots to PNG images and an HTML page (plots show [-o DIR] [--json]).
+    Plots(commands::plots::PlotsArgs),
 }
 
 /// How a command should write to the terminal.
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
         Command::Repro(args) => commands::data::repro(&args, out),
         Command::Dag(args) => commands::data::dag(&args, out),
         Command::Metrics(args) => commands::data::metrics(&args, out),
+        Command::Plots(args) => commands::plots::plots(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

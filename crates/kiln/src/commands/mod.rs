@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod models;
+pub mod plots;
 pub mod predict;
 pub mod serve;
 pub mod server;
