@@ -9,20 +9,20 @@ use crate::common::*;
 use crate::serve::test_python;
 
 /// The `dvc` of the test venv (beside its python).
-fn dvc_bin() -> Option<PathBuf> {
+pub(crate) fn dvc_bin() -> Option<PathBuf> {
     let python = test_python()?;
     Some(Path::new(&python).with_file_name("dvc"))
 }
 
-fn dvc(bin: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn dvc(bin: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
     run(Command::new(bin).args(args).current_dir(dir).env("DVC_NO_ANALYTICS", "1").env("NO_COLOR", "1"))
 }
 
-fn kiln_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn kiln_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     run(kiln().args(args).current_dir(dir))
 }
 
-fn git_repo() -> tempfile::TempDir {
+pub(crate) fn git_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(Command::new("git").args(["init", "-q"]).current_dir(dir.path()));
     assert_eq!(code, 0, "{err}");
