@@ -30,6 +30,10 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// A heat map draws at most this many categories on an axis: beyond it the cells are
+/// smaller than their numbers (a confusion plot of a continuous column, say).
+const MAX_CATEGORIES: usize = 200;
+
 /// A chart's title and axis titles.
 #[derive(Debug, Clone, Copy)]
 pub struct Labels<'a> {
@@ -169,7 +173,8 @@ pub fn points_png(path: &Path, labels: Labels<'_>, series: &[Series<'_>]) -> Res
 /// predicted). `fraction` prints values with two decimals, otherwise as counts.
 ///
 /// # Errors
-/// If the matrix does not match the names or is empty, or drawing/writing fails.
+/// If the matrix does not match the names or is empty, has more than 200 rows or columns, or
+/// drawing/writing fails.
 pub fn heatmap_png(
     path: &Path,
     labels: Labels<'_>,
@@ -181,6 +186,10 @@ pub fn heatmap_png(
     let (nc, nr) = (columns.len(), rows.len());
     if nc == 0 || nr == 0 || cells.len() != nr || cells.iter().any(|r| r.len() != nc) {
         return Err(input_error(path, InputProblem::MatrixShape { n_classes: nc.max(nr) }));
+    }
+    let count = nc.max(nr);
+    if count > MAX_CATEGORIES {
+        return Err(input_error(path, InputProblem::TooManyCategories { count, max: MAX_CATEGORIES }));
     }
     let col_names: Vec<String> = columns.iter().map(|s| truncate_label(s, 24)).collect();
     let row_names: Vec<String> = rows.iter().map(|s| truncate_label(s, 24)).collect();
@@ -383,6 +392,9 @@ mod tests {
         assert!(matches!(e, PlotError::Input { problem: InputProblem::NoData, .. }), "{e}");
         assert!(hbars_png(&p, l, &[]).is_err());
         assert!(heatmap_png(&p, l, &["a".into()], &["b".into()], &[vec![1.0, 2.0]], false).is_err());
+        let many: Vec<String> = (0..201).map(|i| i.to_string()).collect();
+        let e = heatmap_png(&p, l, &many, &["b".into()], &[vec![1.0; 201]], false).unwrap_err();
+        assert!(e.to_string().ends_with("201 categories on one axis; at most 200 can be drawn"), "{e}");
         assert!(!p.exists());
     }
 }

@@ -53,6 +53,8 @@ pub enum InputProblem {
     MatrixShape { n_classes: usize },
     #[error("the path has no file name")]
     NoFileName,
+    #[error("{count} categories on one axis; at most {max} can be drawn")]
+    TooManyCategories { count: usize, max: usize },
 }
 
 /// Errors drawing or writing a plot; each names the target path.
