@@ -56,6 +56,9 @@ pub struct Stage {
     pub deps: Vec<String>,
     pub params: Vec<ParamDep>,
     pub outs: Vec<OutDecl>,
+    /// The `plots:` outputs with their plot properties (`x`, `y`, `template`, …; `Null` when
+    /// none are given), paths relative to `wdir`; they are in `outs` too.
+    pub plots: Vec<(String, Value)>,
     pub frozen: bool,
     pub always_changed: bool,
 }
@@ -70,6 +73,9 @@ pub struct Pipeline {
     pub metrics: Vec<String>,
     /// Top-level `params:` files (relative to `dir`): shown whole by `params diff`.
     pub params: Vec<String>,
+    /// Top-level `plots:` entries, interpolated but otherwise as written (a path, or a mapping
+    /// of one plot id to its properties); `plots::definitions` reads them.
+    pub plots: Vec<Value>,
 }
 
 const STAGE_KEYS: [&str; 14] = [
@@ -161,6 +167,22 @@ fn interp_str(v: &Value, ctx: &Value, file: &Path, key: &str) -> Result<String, 
         },
         other => other.python_str().ok_or_else(|| err(file, key, "expected text, got a list or map")),
     }
+}
+
+/// `v` with `${…}` interpolated in every string (mapping keys included).
+fn interp_value(v: &Value, ctx: &Value, file: &Path, key: &str) -> Result<Value, PipelineError> {
+    Ok(match v {
+        Value::Str(s) => interpolate(s, ctx, file, key)?,
+        Value::List(l) => Value::List(l.iter().map(|x| interp_value(x, ctx, file, key)).collect::<Result<_, _>>()?),
+        Value::Map(m) => Value::Map(
+            m.iter()
+                .map(|(k, x)| {
+                    Ok((interp_str(&Value::Str(k.clone()), ctx, file, key)?, interp_value(x, ctx, file, key)?))
+                })
+                .collect::<Result<_, PipelineError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 fn bool_key(stage: &Value, key: &str, file: &Path, name: &str) -> Result<bool, PipelineError> {
@@ -275,6 +297,7 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
         }
     }
     let mut outs = Vec::new();
+    let mut plots = Vec::new();
     for kind in ["outs", "metrics", "plots"] {
         for o in list(kind)? {
             let (path, flags) = match &o {
@@ -286,6 +309,9 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
                 Some(Value::Bool(b)) => *b,
                 _ => default,
             };
+            if kind == "plots" {
+                plots.push((path.clone(), interp_value(&flags, ctx, file, &at(kind))?));
+            }
             // Metrics and plots are outputs like the others (cached unless `cache: false`).
             outs.push(OutDecl {
                 path,
@@ -303,6 +329,7 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
         deps,
         params,
         outs,
+        plots,
         frozen: bool_key(def, "frozen", file, name)?,
         always_changed: bool_key(def, "always_changed", file, name)?,
     })
@@ -396,6 +423,16 @@ fn with(ctx: &Value, add: &Value) -> Value {
     Value::Map(m)
 }
 
+fn top_plots(doc: &Value, ctx: &Value, file: &Path) -> Result<Vec<Value>, PipelineError> {
+    match doc.get("plots") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::List(l)) => {
+            l.iter().enumerate().map(|(i, v)| interp_value(v, ctx, file, &format!("plots[{i}]"))).collect()
+        }
+        Some(_) => Err(err(file, "plots", "must be a list of paths or `id: {properties}` mappings")),
+    }
+}
+
 /// A top-level list of files (`metrics:`, `params:`).
 fn top_list(doc: &Value, key: &str) -> Vec<String> {
     match doc.get(key) {
@@ -423,11 +460,13 @@ impl Pipeline {
         let ctx = context(dir, &doc, &file)?;
         let mut stages = Vec::new();
         let Some(Value::Map(defs)) = doc.get("stages") else {
+            let plots = top_plots(&doc, &ctx, &file)?;
             return Ok(Self {
                 dir: dir.to_owned(),
                 stages,
                 metrics: top_list(&doc, "metrics"),
                 params: top_list(&doc, "params"),
+                plots,
             });
         };
         for (name, def) in defs {
@@ -452,7 +491,14 @@ impl Pipeline {
                 stages.push(build_stage(name, def, &ctx, &file)?);
             }
         }
-        Ok(Self { dir: dir.to_owned(), stages, metrics: top_list(&doc, "metrics"), params: top_list(&doc, "params") })
+        let plots = top_plots(&doc, &ctx, &file)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            stages,
+            metrics: top_list(&doc, "metrics"),
+            params: top_list(&doc, "params"),
+            plots,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! kiln-pipeline: DVC-compatible pipelines (`shared/spec/pipelines.md`): `dvc.yaml` with
 //! `${…}` interpolation, the stage graph, `dvc.lock` (schema 2.0), change detection (`status`)
-//! and `repro`, on top of kiln-cache's hashing and cache.
+//! and `repro`, on top of kiln-cache's hashing and cache; `metrics show` and the data behind
+//! `plots show` ([`plots`]).
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ pub mod exp;
 pub mod git;
 pub mod lock;
 pub mod metrics;
+pub mod plots;
 pub mod repro;
 pub mod value;
 

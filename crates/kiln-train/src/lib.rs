@@ -6,6 +6,8 @@
 //! - [`select`]: stratified train/test split and k-fold indices.
 //! - [`train`]: the whole run: split, grid search, refit, evaluate, write ([`train::train`]).
 //! - [`metrics`] and [`plots`]: scikit-learn-compatible metrics and PNG plots.
+//! - [`charts`]: general line, point, heat-map and bar charts for pipeline plots (`kiln plots show`).
+pub mod charts;
 pub mod config;
 pub mod estimators;
 pub mod metrics;

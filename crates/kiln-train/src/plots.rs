@@ -27,20 +27,20 @@ static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// The family name plotters resolves for `FontFamily::SansSerif` and `("sans-serif", size)`.
 const FONT: &str = "sans-serif";
 
-const SIZE: (u32, u32) = (800, 600);
-const TITLE_SIZE: u32 = 26;
-const LABEL_SIZE: u32 = 17;
-const AXIS_DESC_SIZE: u32 = 19;
+pub(crate) const SIZE: (u32, u32) = (800, 600);
+pub(crate) const TITLE_SIZE: u32 = 26;
+pub(crate) const LABEL_SIZE: u32 = 17;
+pub(crate) const AXIS_DESC_SIZE: u32 = 19;
 
 /// A blue for bars and points, matplotlib's default "tab:blue".
-const BAR_BLUE: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const BAR_BLUE: RGBColor = RGBColor(31, 119, 180);
 /// "tab:red", used for negative bars and reference lines.
 const ACCENT_RED: RGBColor = RGBColor(214, 39, 40);
-const GREY: RGBColor = RGBColor(110, 110, 110);
+pub(crate) const GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// Scatter plots draw at most this many points: beyond it the cloud is solid ink anyway, and
 /// rendering time grows linearly.
-const MAX_SCATTER_POINTS: usize = 50_000;
+pub(crate) const MAX_SCATTER_POINTS: usize = 50_000;
 
 /// What is wrong with the data handed to a plot function.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +53,8 @@ pub enum InputProblem {
     MatrixShape { n_classes: usize },
     #[error("the path has no file name")]
     NoFileName,
+    #[error("{count} categories on one axis; at most {max} can be drawn")]
+    TooManyCategories { count: usize, max: usize },
 }
 
 /// Errors drawing or writing a plot; each names the target path.
@@ -76,8 +78,8 @@ pub enum PlotError {
     Font { path: PathBuf },
 }
 
-type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+pub(crate) type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
 
 /// Turns an arbitrary name into a file stem made of `[A-Za-z0-9_-]` only, every other character
 /// becoming `_`, so that a column called `../../etc/passwd` or `price (€)` yields a plain file
@@ -100,7 +102,7 @@ fn font_loaded() -> bool {
     *LOADED.get_or_init(|| register_font(FONT, FontStyle::Normal, DEJAVU_SANS).is_ok())
 }
 
-fn input_error(path: &Path, problem: InputProblem) -> PlotError {
+pub(crate) fn input_error(path: &Path, problem: InputProblem) -> PlotError {
     PlotError::Input { path: path.to_owned(), problem }
 }
 
@@ -148,7 +150,7 @@ fn scatter<'a, 'b>(
 }
 
 /// Renders `draw` onto a white canvas of `size` and atomically moves the PNG to `path`.
-fn render(
+pub(crate) fn render(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&Root<'_>) -> Result<(), DrawError>,
@@ -182,19 +184,19 @@ fn render(
 
 /// A text style in the embedded font. plotters resolves the font when the style is created, not
 /// when text is drawn, so the font must be registered first (a failure surfaces in [`render`]).
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     let _ = font_loaded();
     (FONT, size).into_font().color(&BLACK)
 }
 
-fn centered(size: u32, color: &RGBColor) -> TextStyle<'static> {
+pub(crate) fn centered(size: u32, color: &RGBColor) -> TextStyle<'static> {
     let _ = font_loaded();
     (FONT, size).into_font().color(color).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
 /// Shortens a label to `max` characters with an ellipsis, so one long category name cannot
 /// squeeze the plot area to nothing.
-fn truncate_label(name: &str, max: usize) -> String {
+pub(crate) fn truncate_label(name: &str, max: usize) -> String {
     if name.chars().count() <= max {
         name.to_owned()
     } else {
@@ -206,7 +208,7 @@ fn truncate_label(name: &str, max: usize) -> String {
 
 /// Pixel width of the widest of `labels` at `LABEL_SIZE`, measured with the embedded font, plus
 /// a small gap for the tick mark. Used to size label areas before drawing.
-fn label_width<S: AsRef<str>>(labels: &[S]) -> u32 {
+pub(crate) fn label_width<S: AsRef<str>>(labels: &[S]) -> u32 {
     let style = font(LABEL_SIZE);
     let widest = labels
         .iter()
@@ -222,18 +224,18 @@ fn label_width<S: AsRef<str>>(labels: &[S]) -> u32 {
 }
 
 /// How category names are laid out under an x axis.
-struct XCategoryLabels {
+pub(crate) struct XCategoryLabels {
     /// Height of the label area (tick labels plus the axis description).
-    area: u32,
+    pub(crate) area: u32,
     /// Rotated labels are drawn by [`draw_rotated_labels`], not by the mesh: plotters centres
     /// rotated tick labels on the tick, which pushes half of each name into the plot.
-    rotated: bool,
+    pub(crate) rotated: bool,
 }
 
 /// Horizontal labels when the names fit side by side in `axis_px`, else labels rotated a
 /// quarter turn with the label area grown to the longest name: overlapping names are unreadable,
 /// and cutting them to a few characters leaves them all looking alike.
-fn x_category_labels(names: &[String], axis_px: u32) -> XCategoryLabels {
+pub(crate) fn x_category_labels(names: &[String], axis_px: u32) -> XCategoryLabels {
     let width = label_width(names);
     let per_category = axis_px / u32::try_from(names.len().max(1)).unwrap_or(u32::MAX);
     if width <= per_category {
@@ -245,7 +247,7 @@ fn x_category_labels(names: &[String], axis_px: u32) -> XCategoryLabels {
 
 /// Draws `names` reading bottom-up (as matplotlib's `rotation=90`), each ending just below its
 /// anchor, the pixel position of its tick on the x axis.
-fn draw_rotated_labels(
+pub(crate) fn draw_rotated_labels(
     root: &Root<'_>,
     names: &[String],
     anchors: impl Iterator<Item = (i32, i32)>,
@@ -259,7 +261,7 @@ fn draw_rotated_labels(
 
 /// `lo..hi` widened by `pad` (a fraction of the span) on each side, and made non-empty when all
 /// values are equal.
-fn padded_range(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
+pub(crate) fn padded_range(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
     let span = hi - lo;
     if span > 0.0 {
         (lo - span * pad, hi + span * pad)
@@ -273,13 +275,13 @@ fn padded_range(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
 /// centre, `i + 0.5`. Plain `f64` coordinates keep bar and cell geometry simple; plotters'
 /// `SegmentedCoord` would also do this but rounds segment widths to whole pixels, and
 /// `with_key_points` on an `f64` range loses the label formatter.
-struct CategoryAxis {
+pub(crate) struct CategoryAxis {
     inner: RangedCoordf64,
     n: usize,
 }
 
 impl CategoryAxis {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         Self { inner: (0.0..n as f64).into(), n }
     }
 }
@@ -304,7 +306,7 @@ impl Ranged for CategoryAxis {
 
 /// A compact number for tick labels and annotations: integers as such, others with 3
 /// significant digits and no trailing zeros (`2.5`, not `2.50`).
-fn short_number(v: f64) -> String {
+pub(crate) fn short_number(v: f64) -> String {
     if v == 0.0 {
         // Also catches -0.0, which would print as "-0".
         "0".to_owned()
@@ -321,7 +323,7 @@ fn short_number(v: f64) -> String {
 
 /// White (few) to dark blue (many), like matplotlib's "Blues" map used by sklearn's
 /// `ConfusionMatrixDisplay`.
-fn blues(t: f64) -> RGBColor {
+pub(crate) fn blues(t: f64) -> RGBColor {
     let t = t.clamp(0.0, 1.0);
     let lerp = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
     RGBColor(lerp(247, 8), lerp(251, 48), lerp(255, 107))
@@ -665,7 +667,7 @@ fn scatter_points(xs: &[f64], ys: &[f64]) -> Vec<(f64, f64)> {
     xs.iter().zip(ys).step_by(stride).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(&x, &y)| (x, y)).collect()
 }
 
-fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 

@@ -83,6 +83,8 @@ enum Command {
     Params(commands::data::ParamsArgs),
     /// Run, queue, compare, apply and remove experiments (DVC-compatible git refs).
     Exp(commands::exp::ExpArgs),
+    /// Render the pipeline's plots to PNG images and an HTML page (plots show [-o DIR] [--json]).
+    Plots(commands::plots::PlotsArgs),
 }
 
 /// How a command should write to the terminal.
@@ -145,6 +147,7 @@ fn main() -> ExitCode {
         Command::Metrics(args) => commands::data::metrics(&args, out),
         Command::Params(args) => commands::data::params(&args, out),
         Command::Exp(args) => commands::exp::exp(&args, out),
+        Command::Plots(args) => commands::plots::plots(&args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

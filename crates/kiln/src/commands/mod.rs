@@ -3,6 +3,7 @@
 pub mod data;
 pub mod exp;
 pub mod models;
+pub mod plots;
 pub mod predict;
 pub mod remote;
 pub mod serve;

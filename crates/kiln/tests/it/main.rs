@@ -5,6 +5,7 @@
 
 mod common;
 mod data;
+mod plots;
 mod predict;
 mod registry;
 mod registry_serve;
