@@ -33,7 +33,7 @@ enum ExpCommand {
         /// Experiment names.
         names: Vec<String>,
         /// Remove every queued run.
-        #[arg(short, long)]
+        #[arg(long)]
         queue: bool,
     },
     /// List the names of the baseline's experiments and of queued runs.

@@ -5,6 +5,7 @@
 
 mod common;
 mod data;
+mod experiments;
 mod plots;
 mod predict;
 mod registry;

@@ -1,0 +1,215 @@
+//! `metrics diff`, `params diff` and experiments against the real `dvc` in a real git
+//! repository: the same tables and JSON as DVC, and experiments that DVC lists as its own.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::run;
+use crate::data::{dvc, dvc_bin, git_repo, kiln_in};
+
+const PARAMS: &str = "train_test_split:\n  test_prop: 0.25  # share of rows held out\n  seed: 1\ntrain:\n  alpha: 1.0\n  words: [the, a]\n";
+
+const TRAIN_SH: &str = "printf '{\"alpha\": %s, \"prop\": %s, \"model\": {\"name\": \"nb\"}}\\n' \"$1\" \"$(cat split.txt)\" > metrics.json\n";
+
+const PIPELINE: &str = r#"stages:
+  split:
+    cmd: echo ${train_test_split.test_prop} > split.txt
+    deps: [data.txt]
+    params: [train_test_split.test_prop]
+    outs: [split.txt]
+  train:
+    cmd: sh train.sh ${train.alpha}
+    deps: [split.txt, train.sh]
+    params: [train.alpha]
+    metrics:
+    - metrics.json:
+        cache: false
+"#;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(Command::new("git").args(args).current_dir(dir));
+    assert_eq!(code, 0, "git {args:?}: {err}");
+    out
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = kiln_in(dir, args);
+    assert_eq!(code, 0, "kiln {args:?}:\n{out}{err}");
+    out
+}
+
+/// The lines, sorted, without the tree's branch characters (experiments made in the same
+/// second have no defined order, so which is drawn last may differ).
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut l: Vec<String> = s.lines().map(|l| l.replace("├── ", "").replace("└── ", "")).collect();
+    l.sort_unstable();
+    l
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn project() -> tempfile::TempDir {
+    let repo = git_repo();
+    let p = repo.path();
+    git(p, &["config", "user.email", "kiln@example.com"]);
+    git(p, &["config", "user.name", "kiln"]);
+    ok(p, &["init"]);
+    std::fs::write(p.join("data.txt"), "1\n2\n3\n").unwrap();
+    std::fs::write(p.join("params.yaml"), PARAMS).unwrap();
+    std::fs::write(p.join("dvc.yaml"), PIPELINE).unwrap();
+    std::fs::write(p.join("train.sh"), TRAIN_SH).unwrap();
+    ok(p, &["repro"]);
+    git(p, &["add", "-A"]);
+    git(p, &["commit", "-qm", "base"]);
+    git(p, &["tag", "base"]);
+    repo
+}
+
+#[test]
+fn metrics_and_params_diff_print_dvcs_tables() {
+    let repo = project();
+    let p = repo.path();
+    assert_eq!(ok(p, &["metrics", "diff"]), "", "nothing changed yet");
+    assert_eq!(ok(p, &["params", "diff"]), "");
+
+    std::fs::write(p.join("params.yaml"), PARAMS.replace("alpha: 1.0", "alpha: 2.5").replace("[the, a]", "[the, b]"))
+        .unwrap();
+    ok(p, &["repro"]);
+    assert_eq!(
+        ok(p, &["metrics", "diff", "--md"]),
+        "| Path         | Metric   | HEAD   | workspace   | Change   |\n\
+         |--------------|----------|--------|-------------|----------|\n\
+         | metrics.json | alpha    | 1.0    | 2.5         | 1.5      |\n\n"
+    );
+    assert_eq!(
+        ok(p, &["params", "diff"]),
+        "Path         Param        HEAD          workspace\n\
+         params.yaml  train.alpha  1.0           2.5\n\
+         params.yaml  train.words  ['the', 'a']  ['the', 'b']\n"
+    );
+    assert_eq!(
+        ok(p, &["metrics", "diff", "base", "--json"]),
+        "{\"metrics.json\": {\"alpha\": {\"old\": 1.0, \"new\": 2.5, \"diff\": 1.5}}}\n"
+    );
+    let all = ok(p, &["metrics", "diff", "base", "--all"]);
+    let prop: Vec<&str> =
+        all.lines().find(|l| l.starts_with("metrics.json  prop ")).unwrap().split_whitespace().collect();
+    assert_eq!(prop, ["metrics.json", "prop", "0.25", "0.25", "0.0"], "{all}");
+    let (code, _, err) = kiln_in(p, &["metrics", "diff", "no-such-rev"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown revision 'no-such-rev'"), "{err}");
+
+    // The real DVC prints the same (row order within a file is DVC's; JSON key order is a set's).
+    let Some(bin) = dvc_bin() else { return };
+    for args in [
+        &["metrics", "diff"][..],
+        &["metrics", "diff", "--md"],
+        &["metrics", "diff", "base", "--all"],
+        &["params", "diff"],
+        &["params", "diff", "--md", "--all"],
+        &["metrics", "show", "--md"],
+    ] {
+        let (code, theirs, err) = dvc(&bin, p, args);
+        assert_eq!(code, 0, "dvc {args:?}: {err}");
+        assert_eq!(ok(p, args), theirs, "kiln {args:?} differs from dvc");
+    }
+    for args in [&["metrics", "diff", "--json"][..], &["params", "diff", "--json"], &["metrics", "show", "--json"]] {
+        let (_, theirs, _) = dvc(&bin, p, args);
+        assert_eq!(json(&ok(p, args)), json(&theirs), "kiln {args:?} differs from dvc");
+    }
+}
+
+#[test]
+fn experiments_run_queue_show_apply_remove_and_dvc_lists_them() {
+    let repo = project();
+    let p = repo.path();
+    let head = git(p, &["rev-parse", "HEAD"]);
+
+    // A run in the workspace: params edited in place (the comment stays), results kept there,
+    // recorded as a ref on the baseline; the branch and the index do not move.
+    let out = ok(p, &["exp", "run", "-S", "train_test_split.test_prop=0.2", "-n", "first"]);
+    assert!(out.contains("Reproducing experiment 'first'") && out.contains("Ran experiment(s): first"), "{out}");
+    assert!(std::fs::read_to_string(p.join("params.yaml")).unwrap().contains("test_prop: 0.2  # share of rows"));
+    assert!(std::fs::read_to_string(p.join("metrics.json")).unwrap().contains("\"prop\": 0.2"));
+    assert_eq!(git(p, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(p, &["diff", "--cached", "--name-only"]), "");
+    let refs = git(p, &["for-each-ref", "--format=%(refname)", "refs/exps/"]);
+    assert_eq!(refs.trim(), format!("refs/exps/{}/{}/first", &head[..2], head[2..].trim()));
+
+    // Queued runs snapshot the workspace with their params set; --run-all runs them two at a
+    // time in their own directories; the workspace stays as it was.
+    for (prop, name) in [("0.1", "q1"), ("0.3", "q2"), ("0.4", "q3")] {
+        let out = ok(p, &["exp", "run", "-S", &format!("train_test_split.test_prop={prop}"), "--queue", "-n", name]);
+        assert!(out.contains(&format!("Queued experiment '{name}' for future execution.")), "{out}");
+    }
+    let shown = ok(p, &["exp", "show", "--md"]);
+    assert_eq!(shown.matches("| Queued ").count(), 3, "{shown}");
+    let (code, _, err) = kiln_in(p, &["exp", "run", "--queue", "-S", "train.alpha=3", "-n", "q1"]);
+    assert_eq!(code, 1, "a taken name is refused");
+    assert!(err.contains("'q1' already exists"), "{err}");
+    let out = ok(p, &["exp", "run", "--run-all", "--jobs", "2"]);
+    assert!(out.contains("Ran experiment(s): "), "{out}");
+    for n in ["q1", "q2", "q3"] {
+        assert!(out.contains(&format!("Reproducing experiment '{n}'")), "{out}");
+    }
+    assert!(std::fs::read_to_string(p.join("metrics.json")).unwrap().contains("\"prop\": 0.2"));
+    assert!(!p.join(".dvc/tmp/exps").read_dir().unwrap().any(|e| e.is_ok()), "run directories are removed");
+
+    let shown = ok(p, &["exp", "show", "--md"]);
+    assert!(!shown.contains("Queued"), "{shown}");
+    let header = shown.lines().next().unwrap();
+    for col in ["Experiment", "Created", "alpha", "prop", "model.name", "train_test_split.test_prop", "train.alpha"] {
+        assert!(header.contains(&format!(" {col} ")), "{header}");
+    }
+    let row =
+        |name: &str| shown.lines().find(|l| l.contains(&format!("[{name}]"))).unwrap_or_else(|| panic!("{shown}"));
+    for (name, prop) in [("first", "0.2"), ("q1", "0.1"), ("q2", "0.3"), ("q3", "0.4")] {
+        assert_eq!(row(name).matches(&format!(" {prop} ")).count(), 2, "metric and param: {}", row(name));
+    }
+    assert!(shown.lines().nth(2).unwrap().starts_with("| workspace "), "{shown}");
+    assert!(
+        shown.lines().nth(3).unwrap().starts_with("| master ") || shown.lines().nth(3).unwrap().starts_with("| main ")
+    );
+    let exps = json(&ok(p, &["exp", "show", "--json"]));
+    assert_eq!(exps.as_array().unwrap().len(), 6, "{exps}");
+
+    // DVC sees kiln's experiments as its own.
+    if let Some(bin) = dvc_bin() {
+        let (code, theirs, err) = run(Command::new(&bin)
+            .args(["exp", "show", "--md"])
+            .current_dir(p)
+            .env("DVC_NO_ANALYTICS", "1")
+            .env("TZ", "UTC"));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(sorted_lines(&theirs), sorted_lines(&shown), "dvc:\n{theirs}\nkiln:\n{shown}");
+    }
+
+    // Apply brings an experiment's params, lock and outputs into the workspace.
+    let out = ok(p, &["exp", "apply", "q3"]);
+    assert!(out.contains("Changes for experiment 'q3' have been applied"), "{out}");
+    assert!(std::fs::read_to_string(p.join("params.yaml")).unwrap().contains("test_prop: 0.4"));
+    assert_eq!(std::fs::read_to_string(p.join("split.txt")).unwrap().trim(), "0.4");
+    assert_eq!(ok(p, &["status"]).trim(), "Data and pipelines are up to date.");
+    if let Some(bin) = dvc_bin() {
+        let (_, out, err) = dvc(&bin, p, &["status"]);
+        assert!(out.contains("Data and pipelines are up to date."), "{out}{err}");
+    }
+
+    // Remove; unknown names and bad overrides are refused and change nothing.
+    assert!(ok(p, &["exp", "remove", "q1", "q2"]).contains("q1, q2"));
+    assert_eq!(ok(p, &["exp", "list"]), "q3\nfirst\n");
+    let (code, _, err) = kiln_in(p, &["exp", "remove", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown experiment 'nope'"), "{err}");
+    let before = std::fs::read_to_string(p.join("params.yaml")).unwrap();
+    let (code, _, err) = kiln_in(p, &["exp", "run", "-S", "train.beta=1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("train.beta") && err.contains("no such param"), "{err}");
+    let (code, _, err) = kiln_in(p, &["exp", "run", "-S", "no-equals-sign"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("expected [<file>:]<key>=<value>"), "{err}");
+    assert_eq!(std::fs::read_to_string(p.join("params.yaml")).unwrap(), before);
+    assert_eq!(ok(p, &["exp", "list"]), "q3\nfirst\n");
+}
