@@ -184,47 +184,8 @@ impl LockStage {
             };
             doc.push(("outs".to_owned(), Value::List(outs)));
         }
-        let mut out = String::new();
-        python_json(&Value::Map(doc), &mut out);
-        out
-    }
-}
-
-/// Python's `json.dumps(v, sort_keys=True)` with DVC's exclusion of `size` and `nfiles` keys
-/// at every level (`dvc.utils.dict_filter`).
-fn python_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) if f.is_nan() => out.push_str("NaN"),
-        Value::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "Infinity" } else { "-Infinity" }),
-        Value::Float(f) => out.push_str(&python_float(*f)),
-        Value::Str(s) => kiln_cache::hash::python_json_string(s, out),
-        Value::List(l) => {
-            out.push('[');
-            for (i, x) in l.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                python_json(x, out);
-            }
-            out.push(']');
-        }
-        Value::Map(m) => {
-            let mut items: Vec<&(String, Value)> = m.iter().filter(|(k, _)| k != "size" && k != "nfiles").collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            out.push('{');
-            for (i, (k, x)) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                kiln_cache::hash::python_json_string(k, out);
-                out.push_str(": ");
-                python_json(x, out);
-            }
-            out.push('}');
-        }
+        // DVC's `dict_filter` drops `size` and `nfiles` at every level before hashing.
+        Value::Map(doc).python_json_sorted(&["size", "nfiles"])
     }
 }
 

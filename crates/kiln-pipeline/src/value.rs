@@ -129,11 +129,20 @@ impl Value {
     #[must_use]
     pub fn python_json(&self) -> String {
         let mut out = String::new();
-        self.json_into(&mut out);
+        self.json_into(&mut out, false, &[]);
         out
     }
 
-    fn json_into(&self, out: &mut String) {
+    /// `json.dumps(v, sort_keys=True)` leaving out the map keys `skip` at every level (the
+    /// run-cache hashes entries so, without `size` and `nfiles`).
+    #[must_use]
+    pub fn python_json_sorted(&self, skip: &[&str]) -> String {
+        let mut out = String::new();
+        self.json_into(&mut out, true, skip);
+        out
+    }
+
+    fn json_into(&self, out: &mut String, sort: bool, skip: &[&str]) {
         match self {
             Self::Null => out.push_str("null"),
             Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -148,19 +157,23 @@ impl Value {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    v.json_into(out);
+                    v.json_into(out, sort, skip);
                 }
                 out.push(']');
             }
             Self::Map(m) => {
+                let mut items: Vec<&(String, Value)> = m.iter().filter(|(k, _)| !skip.contains(&k.as_str())).collect();
+                if sort {
+                    items.sort_by(|a, b| a.0.cmp(&b.0));
+                }
                 out.push('{');
-                for (i, (k, v)) in m.iter().enumerate() {
+                for (i, (k, v)) in items.into_iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
                     kiln_cache::hash::python_json_string(k, out);
                     out.push_str(": ");
-                    v.json_into(out);
+                    v.json_into(out, sort, skip);
                 }
                 out.push('}');
             }
