@@ -389,7 +389,7 @@ pub struct Ran {
 
 /// `exp run --run-all --jobs N`: every queued run, `jobs` at a time, each in its own directory
 /// (sharing the cache), recorded as experiments of their baselines. A run leaves the queue
-/// whether it succeeds or fails; failures are reported in the result.
+/// whether it succeeds or fails (failures are reported in the result), unless interrupted.
 ///
 /// # Errors
 /// git failing to list the queue.
@@ -406,6 +406,10 @@ pub fn run_queued(repo: &Repo, jobs: usize, log: &(dyn Fn(&Ran) + Sync)) -> Resu
                 while let Some(item) = take() {
                     let mut out = Vec::new();
                     let result = run_one(repo, &item, &mut out);
+                    // An interrupted run stays queued (and the rest are not started).
+                    if matches!(result, Err(PipelineError::Interrupted)) {
+                        break;
+                    }
                     let _ = git(&repo.root, &["update-ref", "-d", &format!("{QUEUE_PREFIX}{}", item.name)]);
                     let ran = Ran { name: item.name, result, log: String::from_utf8_lossy(&out).into_owned() };
                     log(&ran);

@@ -18,6 +18,17 @@ pub mod value;
 pub use dvcyaml::Pipeline;
 pub use repro::{ReproOptions, load_params_file, repro, status};
 
+/// Set when the user interrupts (Ctrl-C; the binary's signal handler sets it): `repro` starts no
+/// further stage, and a stage whose command was running records nothing (no lock entry, no
+/// run-cache entry, no cached output). The commands get the terminal's signal themselves.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`INTERRUPTED`] is set.
+#[must_use]
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Errors of pipelines, each naming the file, key or stage.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -45,6 +56,8 @@ pub enum PipelineError {
     MissingOut { stage: String, path: String },
     #[error("git {args}: {message}")]
     Git { args: String, message: String },
+    #[error("interrupted: stopped stages recorded nothing (dvc.lock and the cache are as they were before them)")]
+    Interrupted,
     #[error("a repro worker panicked")]
     Poisoned,
     #[error("failed to reproduce '{stage}': failed to run: {cmd}, exited with {code}")]

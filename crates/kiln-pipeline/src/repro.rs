@@ -364,6 +364,10 @@ fn run_stage(root: &Path, s: &Stage) -> Result<(), PipelineError> {
             .env("DVC_STAGE", &s.name)
             .status()
             .map_err(|source| PipelineError::Io { path: PathBuf::from(&shell), source })?;
+        // Interrupted while it ran: whatever it produced is not to be trusted or recorded.
+        if crate::interrupted() {
+            return Err(PipelineError::Interrupted);
+        }
         if !status.success() {
             return Err(PipelineError::Failed {
                 stage: s.name.clone(),
@@ -598,6 +602,9 @@ pub fn repro(
         loop {
             let mut st = state.lock().map_err(|_| PipelineError::Poisoned)?;
             let i = loop {
+                if crate::interrupted() {
+                    st.failed.get_or_insert(PipelineError::Interrupted);
+                }
                 if st.failed.is_some() {
                     return Ok(());
                 }

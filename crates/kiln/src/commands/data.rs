@@ -385,6 +385,7 @@ pub fn dag(args: &DagArgs, _out: Output) -> anyhow::Result<()> {
 }
 
 pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
+    super::catch_interrupts();
     let repo = Repo::find(std::path::Path::new("."))?;
     let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
     let opts = kiln_pipeline::ReproOptions {

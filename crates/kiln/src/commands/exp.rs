@@ -142,6 +142,7 @@ pub fn exp(args: &ExpArgs, out: Output) -> anyhow::Result<()> {
 }
 
 fn run(repo: &Repo, args: &RunArgs, out: Output) -> anyhow::Result<()> {
+    super::catch_interrupts();
     let overrides = args.set_param.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let mut stdout = std::io::stdout();
     if args.queue {
@@ -166,6 +167,9 @@ fn run(repo: &Repo, args: &RunArgs, out: Output) -> anyhow::Result<()> {
                 let _ = writeln!(std::io::stderr(), "ERROR: experiment '{}' failed: {e}", r.name);
             }
         })?;
+        if kiln_pipeline::interrupted() {
+            return Err(kiln_pipeline::PipelineError::Interrupted.into());
+        }
         let ok: Vec<&str> = ran.iter().filter(|r| r.result.is_ok()).map(|r| r.name.as_str()).collect();
         if !out.quiet {
             writeln!(stdout, "\nRan experiment(s): {}", ok.join(", "))?;

@@ -199,7 +199,12 @@ fn experiments_run_queue_show_apply_remove_and_dvc_lists_them() {
 
     // Remove; unknown names and bad overrides are refused and change nothing.
     assert!(ok(p, &["exp", "remove", "q1", "q2"]).contains("q1, q2"));
-    assert_eq!(ok(p, &["exp", "list"]), "q3\nfirst\n");
+    let listed = |p: &Path| -> Vec<String> {
+        let mut l: Vec<String> = ok(p, &["exp", "list"]).lines().map(str::to_owned).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(listed(p), ["first", "q3"]);
     let (code, _, err) = kiln_in(p, &["exp", "remove", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown experiment 'nope'"), "{err}");
@@ -211,5 +216,81 @@ fn experiments_run_queue_show_apply_remove_and_dvc_lists_them() {
     assert_eq!(code, 1);
     assert!(err.contains("expected [<file>:]<key>=<value>"), "{err}");
     assert_eq!(std::fs::read_to_string(p.join("params.yaml")).unwrap(), before);
-    assert_eq!(ok(p, &["exp", "list"]), "q3\nfirst\n");
+    assert_eq!(listed(p), ["first", "q3"]);
+}
+
+/// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a stage runs: the
+/// command stops, kiln exits 130 without recording that stage or starting the next, and leaves
+/// no temp file in the cache.
+#[test]
+fn ctrl_c_stops_the_pipeline_cleanly() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let repo = git_repo();
+    let p = repo.path();
+    ok(p, &["init"]);
+    std::fs::write(
+        p.join("dvc.yaml"),
+        "stages:\n  first:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  slow:\n    cmd: touch started && sleep 30 && echo b > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n  after:\n    cmd: cp b.txt c.txt\n    deps: [b.txt]\n    outs: [c.txt]\n",
+    )
+    .unwrap();
+    let mut child = crate::common::kiln()
+        .arg("repro")
+        .current_dir(p)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !p.join("started").exists() {
+        assert!(Instant::now() < deadline, "the slow stage never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pgid = format!("-{}", child.id());
+    let (code, _, err) = run(Command::new("kill").args(["-s", "INT", "--", &pgid]));
+    assert_eq!(code, 0, "{err}");
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(10), "kiln did not stop after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let lock = std::fs::read_to_string(p.join("dvc.lock")).unwrap();
+    assert!(lock.contains("first:") && !lock.contains("slow:") && !lock.contains("after:"), "{lock}");
+    assert!(!p.join("b.txt").exists() && !p.join("c.txt").exists());
+    let temps: Vec<_> = walkdir(&p.join(".dvc/cache"))
+        .into_iter()
+        .filter(|f| f.rsplit('/').next().is_some_and(|n| n.starts_with(".tmp")))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    // The next run picks up where it stopped.
+    std::fs::remove_file(p.join("started")).unwrap();
+    std::fs::write(
+        p.join("dvc.yaml"),
+        std::fs::read_to_string(p.join("dvc.yaml")).unwrap().replace("sleep 30", "true"),
+    )
+    .unwrap();
+    let out = ok(p, &["repro"]);
+    assert!(out.contains("Stage 'first' didn't change") && out.contains("Running stage 'after'"), "{out}");
+}
+
+fn walkdir(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
 }
