@@ -496,8 +496,10 @@ pub struct Row {
     /// Unix seconds; `None` for the workspace.
     pub time: Option<i64>,
     pub state: Option<&'static str>,
-    pub metrics: Vec<(String, Value)>,
-    pub params: Vec<(String, Value)>,
+    /// Per file, its flattened metrics.
+    pub metrics: compare::Flat,
+    /// Per file, its flattened params.
+    pub params: compare::Flat,
     pub deps: Vec<(String, String)>,
 }
 
@@ -557,8 +559,8 @@ fn row(
     time: Option<i64>,
     state: Option<&'static str>,
 ) -> Result<Row, PipelineError> {
-    let metrics = compare::flatten_docs(&compare::metrics_of(repo, rev)?).into_iter().flat_map(|(_, kv)| kv).collect();
-    let params = compare::params_of(rev)?.into_iter().flat_map(|(_, kv)| kv).collect();
+    let metrics = compare::flatten_docs(&compare::metrics_of(repo, rev)?);
+    let params = compare::params_of(rev)?;
     let lock = crate::lock::Lock::read(&rev.root.join("dvc.lock"))?;
     let mut deps: Vec<(String, String)> = Vec::new();
     for (_, st) in &lock.stages {
@@ -602,20 +604,31 @@ pub fn python_g(f: f64, precision: usize) -> String {
 /// run is queued. `Created` is the commit time in UTC (DVC prints local time).
 #[must_use]
 pub fn table(rows: &[Row], precision: usize, today: i64) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut metric_keys: Vec<String> = Vec::new();
-    let mut param_keys: Vec<String> = Vec::new();
+    // (file, key) columns in order of first appearance, metrics then params.
+    let columns = |pick: fn(&Row) -> &compare::Flat| -> Vec<(String, String)> {
+        let mut cols: Vec<(String, String)> = Vec::new();
+        for r in rows {
+            for (f, kv) in pick(r) {
+                for (k, _) in kv {
+                    if !cols.iter().any(|(cf, ck)| cf == f && ck == k) {
+                        cols.push((f.clone(), k.clone()));
+                    }
+                }
+            }
+        }
+        // Keep each file's columns together, files in order of first appearance.
+        let mut files: Vec<&String> = Vec::new();
+        for (f, _) in &cols {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+        files.iter().flat_map(|f| cols.iter().filter(|(cf, _)| cf == *f).cloned()).collect()
+    };
+    let metric_cols = columns(|r| &r.metrics);
+    let param_cols = columns(|r| &r.params);
     let mut dep_keys: Vec<String> = Vec::new();
     for r in rows {
-        for (k, _) in &r.metrics {
-            if !metric_keys.contains(k) {
-                metric_keys.push(k.clone());
-            }
-        }
-        for (k, _) in &r.params {
-            if !param_keys.contains(k) {
-                param_keys.push(k.clone());
-            }
-        }
         for (k, _) in &r.deps {
             if !dep_keys.contains(k) {
                 dep_keys.push(k.clone());
@@ -628,8 +641,18 @@ pub fn table(rows: &[Row], precision: usize, today: i64) -> (Vec<String>, Vec<Ve
     if states {
         header.push("State".to_owned());
     }
-    header.extend(metric_keys.iter().cloned());
-    header.extend(param_keys.iter().cloned());
+    // A name that more than one file has (or that is a fixed header) is written `file:name`,
+    // as DVC's `_normalize_headers` does.
+    let count = |name: &str| {
+        metric_cols.iter().chain(&param_cols).filter(|(_, k)| k == name).count()
+            + header.iter().filter(|h| *h == name).count()
+    };
+    let labels: Vec<String> = metric_cols
+        .iter()
+        .chain(&param_cols)
+        .map(|(f, k)| if count(k) == 1 { k.clone() } else { format!("{f}:{k}") })
+        .collect();
+    header.extend(labels);
     header.extend(dep_keys.iter().cloned());
     let cell = |v: Option<&Value>| match v {
         None => "-".to_owned(),
@@ -643,8 +666,8 @@ pub fn table(rows: &[Row], precision: usize, today: i64) -> (Vec<String>, Vec<Ve
             if states {
                 c.push(r.state.unwrap_or("-").to_owned());
             }
-            c.extend(metric_keys.iter().map(|k| cell(r.metrics.iter().find(|(x, _)| x == k).map(|(_, v)| v))));
-            c.extend(param_keys.iter().map(|k| cell(r.params.iter().find(|(x, _)| x == k).map(|(_, v)| v))));
+            c.extend(metric_cols.iter().map(|(f, k)| cell(lookup(&r.metrics, f, k))));
+            c.extend(param_cols.iter().map(|(f, k)| cell(lookup(&r.params, f, k))));
             c.extend(
                 dep_keys
                     .iter()
@@ -654,6 +677,10 @@ pub fn table(rows: &[Row], precision: usize, today: i64) -> (Vec<String>, Vec<Ve
         })
         .collect();
     (header, body)
+}
+
+fn lookup<'a>(flat: &'a compare::Flat, f: &str, k: &str) -> Option<&'a Value> {
+    flat.iter().find(|(x, _)| x == f).and_then(|(_, kv)| kv.iter().find(|(x, _)| x == k)).map(|(_, v)| v)
 }
 
 /// DVC's `Created`: `HH:MM AM` for today, `Mon DD, YYYY` before (UTC here).
@@ -680,13 +707,15 @@ fn created(t: i64, today: i64) -> String {
 }
 
 /// `exp show --json`: a list of the rows with their data (a subset of DVC's shape: `rev`,
-/// `name`, `timestamp`, `params`, `metrics`, `deps`).
+/// `name`, `timestamp`, `state`, `metrics` and `params` per file with dotted keys, `deps`).
 #[must_use]
 pub fn json(rows: &[Row]) -> String {
     let items = rows
         .iter()
         .map(|r| {
-            let flat = |kv: &[(String, Value)]| Value::Map(kv.to_vec());
+            let flat = |per_file: &compare::Flat| {
+                Value::Map(per_file.iter().map(|(f, kv)| (f.clone(), Value::Map(kv.clone()))).collect())
+            };
             Value::Map(vec![
                 ("rev".into(), Value::Str(r.rev.clone())),
                 ("name".into(), r.name.clone().map_or(Value::Null, Value::Str)),
