@@ -49,6 +49,10 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Score a CSV file with a model bundle, streaming, into a CSV with a `prediction` column (or MLflow JSON).
     Predict(commands::predict::PredictArgs),
+    /// Score a labelled CSV with a model bundle and write its metrics as JSON (an evaluate stage).
+    Evaluate(commands::evaluate::EvaluateArgs),
+    /// Clean or split CSV files (pipeline stages): `csv clean`, `csv split`.
+    Csv(commands::csvtools::CsvArgs),
     /// Serve a model over HTTP (MLflow's scoring protocol, /predict, Open Inference Protocol v2).
     Serve(commands::serve::ServeArgs),
     /// Run the MLflow-compatible tracking server (experiments, runs, params, metrics, tags).
@@ -130,6 +134,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args, out),
         Command::Predict(args) => commands::predict::run(&args, out),
+        Command::Evaluate(args) => commands::evaluate::run(&args, out),
+        Command::Csv(args) => commands::csvtools::csv(&args, out),
         Command::Serve(args) => commands::serve::run(&args, out),
         Command::Server(args) => commands::server::run(&args, out),
         Command::Models(args) => commands::models::run(&args, out),

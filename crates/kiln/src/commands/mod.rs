@@ -1,6 +1,8 @@
 //! One module per command.
 
+pub mod csvtools;
 pub mod data;
+pub mod evaluate;
 pub mod exp;
 pub mod models;
 pub mod plots;

@@ -14,4 +14,5 @@ mod remote;
 mod s3;
 mod serve;
 mod server;
+mod spam_pipeline;
 mod train;
