@@ -62,6 +62,97 @@ impl Override {
     }
 }
 
+impl Override {
+    /// The values of a sweep (Hydra's syntax, as DVC takes it): `a,b,c` (commas outside brackets
+    /// and quotes), `range(start, stop[, step])`, `choice(a, b)`; `None` for a single value.
+    ///
+    /// # Errors
+    /// A malformed `range(…)`.
+    pub fn sweep(&self) -> Result<Option<Vec<String>>, PipelineError> {
+        let v = self.value.trim();
+        if let Some(args) = v.strip_prefix("range(").and_then(|r| r.strip_suffix(')')) {
+            return range_values(args).map(Some).map_err(|m| invalid(&self.value, m));
+        }
+        let inner = v.strip_prefix("choice(").and_then(|r| r.strip_suffix(')')).unwrap_or(v);
+        let parts = split_top_level(inner);
+        Ok((parts.len() > 1 || inner.len() != v.len()).then_some(parts))
+    }
+}
+
+/// Every combination of the overrides' sweeps (the cartesian product, first override slowest),
+/// or the overrides themselves when none sweeps.
+///
+/// # Errors
+/// A malformed sweep.
+pub fn sweeps(overrides: &[Override]) -> Result<Vec<Vec<Override>>, PipelineError> {
+    let mut out: Vec<Vec<Override>> = vec![Vec::new()];
+    for o in overrides {
+        let values = o.sweep()?.unwrap_or_else(|| vec![o.value.clone()]);
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push(Override { value: v.clone(), ..o.clone() });
+                    next
+                })
+            })
+            .collect();
+    }
+    Ok(out)
+}
+
+/// `a, [b, c], 'd,e'` → `a`, `[b, c]`, `'d,e'`.
+fn split_top_level(s: &str) -> Vec<String> {
+    let (mut parts, mut cur, mut depth, mut quote) = (Vec::new(), String::new(), 0i32, None);
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '{' | '(') => depth += 1,
+            (None, ']' | '}' | ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(cur.trim().to_owned());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur.trim().to_owned());
+    parts
+}
+
+/// Python's `range` over integers, or over floats as Hydra extends it.
+fn range_values(args: &str) -> Result<Vec<String>, String> {
+    let nums: Vec<f64> = args
+        .split(',')
+        .map(|a| a.trim().parse::<f64>().map_err(|_| format!("range(): `{}` is not a number", a.trim())))
+        .collect::<Result<_, _>>()?;
+    let (start, stop, step) = match nums.as_slice() {
+        [stop] => (0.0, *stop, 1.0),
+        [start, stop] => (*start, *stop, 1.0),
+        [start, stop, step] => (*start, *stop, *step),
+        _ => return Err("range() takes 1 to 3 numbers".into()),
+    };
+    if step == 0.0 || !step.is_finite() {
+        return Err("range(): the step must not be 0".into());
+    }
+    let ints = args.split(',').all(|a| !a.contains(['.', 'e', 'E']));
+    let mut out = Vec::new();
+    for i in 0..10_000u32 {
+        let v = start + f64::from(i) * step;
+        if (step > 0.0 && v >= stop) || (step < 0.0 && v <= stop) {
+            return Ok(out);
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "integral values of an integer range")]
+        out.push(if ints { (v as i64).to_string() } else { python_float(v) });
+    }
+    Err("range(): more than 10,000 values".into())
+}
+
 /// The value as it is written into a YAML file: the YAML reading of `raw`, rendered in block
 /// style's scalar form (strings quoted only where YAML needs it).
 fn yaml_text(raw: &str) -> Result<String, PipelineError> {
@@ -752,6 +843,23 @@ mod tests {
         assert_eq!(Override::parse("a=1").unwrap().file, "params.yaml");
         assert!(Override::parse("a").is_err() && Override::parse("../x.yaml:a=1").is_err());
         assert!(Override::parse("a..b=1").is_err());
+    }
+
+    #[test]
+    fn sweeps_like_hydra() {
+        let o = |s: &str| Override::parse(s).unwrap();
+        assert_eq!(o("a=1").sweep().unwrap(), None);
+        assert_eq!(o("a=[1, 2]").sweep().unwrap(), None);
+        assert_eq!(o("a=0.1,0.2").sweep().unwrap(), Some(vec!["0.1".into(), "0.2".into()]));
+        assert_eq!(o("a=x,[1, 2],'p,q'").sweep().unwrap(), Some(vec!["x".into(), "[1, 2]".into(), "'p,q'".into()]));
+        assert_eq!(o("a=range(1,4)").sweep().unwrap(), Some(vec!["1".into(), "2".into(), "3".into()]));
+        assert_eq!(o("a=range(0, 0.3, 0.1)").sweep().unwrap().unwrap().len(), 3);
+        assert_eq!(o("a=choice(nb, lr)").sweep().unwrap(), Some(vec!["nb".into(), "lr".into()]));
+        assert!(o("a=range(1, x)").sweep().is_err() && o("a=range(1, 2, 0)").sweep().is_err());
+        let all = sweeps(&[o("a=1,2"), o("b=x"), o("c=3,4")]).unwrap();
+        let vals: Vec<String> =
+            all.iter().map(|s| s.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(vals, ["1 x 3", "1 x 4", "2 x 3", "2 x 4"]);
     }
 
     #[test]

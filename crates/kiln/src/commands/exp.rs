@@ -44,7 +44,8 @@ enum ExpCommand {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Set a param: `[<file>:]<key>=<value>` (the file defaults to params.yaml; the value is
-    /// read as YAML). Repeatable.
+    /// read as YAML). Repeatable. With --queue, `a,b`, `range(start,stop[,step])` and
+    /// `choice(a,b)` queue one experiment per combination.
     #[arg(short = 'S', long = "set-param", value_name = "[FILE:]KEY=VALUE")]
     set_param: Vec<String>,
     /// The experiment's name [default: a generated one].
@@ -145,13 +146,20 @@ fn run(repo: &Repo, args: &RunArgs, out: Output) -> anyhow::Result<()> {
     super::catch_interrupts();
     let overrides = args.set_param.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let mut stdout = std::io::stdout();
+    let runs = exp::sweeps(&overrides)?;
     if args.queue {
-        let name = exp::enqueue(repo, &overrides, args.name.as_deref())?;
-        if !out.quiet {
-            writeln!(stdout, "Queued experiment '{name}' for future execution.")?;
+        // A sweep queues one experiment per combination, named `<name>-1`, `<name>-2`, … with -n.
+        let sweep = runs.len() > 1;
+        for (i, set) in runs.iter().enumerate() {
+            let name = args.name.as_ref().map(|n| if sweep { format!("{n}-{}", i + 1) } else { n.clone() });
+            let name = exp::enqueue(repo, set, name.as_deref())?;
+            if !out.quiet {
+                writeln!(stdout, "Queued experiment '{name}' for future execution.")?;
+            }
         }
         return Ok(());
     }
+    anyhow::ensure!(runs.len() == 1, "sweep overrides (a,b / range() / choice()) need --queue, as in DVC");
     if args.run_all {
         anyhow::ensure!(
             overrides.is_empty() && args.name.is_none(),

@@ -217,6 +217,19 @@ fn experiments_run_queue_show_apply_remove_and_dvc_lists_them() {
     assert!(err.contains("expected [<file>:]<key>=<value>"), "{err}");
     assert_eq!(std::fs::read_to_string(p.join("params.yaml")).unwrap(), before);
     assert_eq!(listed(p), ["first", "q3"]);
+
+    // A sweep queues one run per combination; without --queue it is refused, as in DVC.
+    let (code, _, err) = kiln_in(p, &["exp", "run", "-S", "train.alpha=3,4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("need --queue"), "{err}");
+    let out = ok(
+        p,
+        &["exp", "run", "--queue", "-n", "sw", "-S", "train.alpha=3,4", "-S", "train_test_split.test_prop=range(1,3)"],
+    );
+    assert_eq!(out.matches("Queued experiment").count(), 4, "{out}");
+    assert_eq!(listed(p), ["first", "q3", "sw-1 (queued)", "sw-2 (queued)", "sw-3 (queued)", "sw-4 (queued)"]);
+    ok(p, &["exp", "remove", "--queue"]);
+    assert_eq!(listed(p), ["first", "q3"]);
 }
 
 /// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a stage runs: the
