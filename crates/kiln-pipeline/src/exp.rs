@@ -539,17 +539,37 @@ fn run_one(repo: &Repo, item: &ExpRef, log: &mut Vec<u8>) -> Result<String, Pipe
 /// # Errors
 /// No such experiment, or more than one (different baselines), git or the cache failing.
 pub fn apply(repo: &Repo, name: &str) -> Result<String, PipelineError> {
-    let found = find_exp(&repo.root, name)?;
-    let commit = match found.as_slice() {
-        [(c, _)] => c.clone(),
-        [] => return Err(invalid(name, format!("unknown experiment '{name}'"))),
-        _ => return Err(invalid(name, format!("'{name}' names experiments of several baselines"))),
-    };
+    let commit = the_exp(repo, name)?;
     git(&repo.root, &["restore", &format!("--source={commit}"), "--worktree", "--", ":/"])?;
     repo.checkout(&[], true)?;
     let pipeline = Pipeline::load(&repo.root)?;
     crate::repro::checkout_outs(repo, &pipeline)?;
     Ok(commit)
+}
+
+/// `exp branch`: a git branch at experiment `name`'s commit. Returns the commit.
+///
+/// # Errors
+/// No such experiment (or several), a branch of that name exists, git failing.
+pub fn branch(repo: &Repo, name: &str, branch: &str) -> Result<String, PipelineError> {
+    let commit = the_exp(repo, name)?;
+    git(&repo.root, &["check-ref-format", "--branch", branch])
+        .map_err(|_| invalid(branch, format!("'{branch}' is not a valid branch name")))?;
+    if git::rev_parse(&repo.root, &format!("refs/heads/{branch}")).is_ok() {
+        return Err(invalid(branch, format!("a branch '{branch}' already exists")));
+    }
+    git(&repo.root, &["branch", "--", branch, &commit])?;
+    Ok(commit)
+}
+
+/// The commit of the one experiment named `name`.
+fn the_exp(repo: &Repo, name: &str) -> Result<String, PipelineError> {
+    let found = find_exp(&repo.root, name)?;
+    match found.as_slice() {
+        [(c, _)] => Ok(c.clone()),
+        [] => Err(invalid(name, format!("unknown experiment '{name}'"))),
+        _ => Err(invalid(name, format!("'{name}' names experiments of several baselines"))),
+    }
 }
 
 /// `exp remove`: deletes the named experiments or queued runs. Returns what was removed.

@@ -27,6 +27,13 @@ enum ExpCommand {
         /// The experiment's name.
         name: String,
     },
+    /// Make a git branch of an experiment.
+    Branch {
+        /// The experiment's name.
+        name: String,
+        /// The new branch.
+        branch: String,
+    },
     /// Delete experiments or queued runs.
     #[command(alias = "rm")]
     Remove {
@@ -118,6 +125,17 @@ pub fn exp(args: &ExpArgs, out: Output) -> anyhow::Result<()> {
             exp::apply(&repo, name)?;
             if !out.quiet {
                 writeln!(stdout, "Changes for experiment '{name}' have been applied to your current workspace.")?;
+            }
+            Ok(())
+        }
+        ExpCommand::Branch { name, branch } => {
+            let commit = exp::branch(&repo, name, branch)?;
+            if !out.quiet {
+                writeln!(
+                    stdout,
+                    "Git branch '{branch}' has been created from experiment '{name}' ({}).",
+                    &commit[..7]
+                )?;
             }
             Ok(())
         }

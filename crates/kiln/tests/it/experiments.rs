@@ -197,6 +197,13 @@ fn experiments_run_queue_show_apply_remove_and_dvc_lists_them() {
         assert!(out.contains("Data and pipelines are up to date."), "{out}{err}");
     }
 
+    // A branch of an experiment: its commit, on top of the baseline.
+    let out = ok(p, &["exp", "branch", "q2", "try-q2"]);
+    assert!(out.contains("Git branch 'try-q2' has been created from experiment 'q2'"), "{out}");
+    assert_eq!(git(p, &["rev-parse", "try-q2^"]), head);
+    assert!(git(p, &["show", "try-q2:params.yaml"]).contains("test_prop: 0.3"));
+    assert_eq!(kiln_in(p, &["exp", "branch", "q2", "try-q2"]).0, 1, "an existing branch is refused");
+
     // Remove; unknown names and bad overrides are refused and change nothing.
     assert!(ok(p, &["exp", "remove", "q1", "q2"]).contains("q1, q2"));
     let listed = |p: &Path| -> Vec<String> {
