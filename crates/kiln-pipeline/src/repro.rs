@@ -129,25 +129,40 @@ impl<'p> Graph<'p> {
     }
 }
 
-/// Loads a params file (YAML or JSON).
+/// Loads a params file: YAML or JSON, or TOML (tables in file order; dates and times are
+/// refused, as DVC does).
 ///
 /// # Errors
-/// Missing, unreadable or invalid file; TOML and Python files (not built yet).
+/// Missing, unreadable or invalid file; Python (`.py`) params files, which kiln does not read.
 pub fn load_params_file(path: &Path) -> Result<Value, PipelineError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    let invalid = |message: String| PipelineError::Invalid { file: path.to_owned(), key: String::new(), message };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !matches!(ext, "yaml" | "yml" | "json") {
-        return Err(PipelineError::Invalid {
-            file: path.to_owned(),
-            key: String::new(),
-            message: "params files other than YAML and JSON are not supported by kiln yet".into(),
-        });
+    if ext == "py" {
+        return Err(invalid("Python params files are not supported by kiln; use YAML, JSON or TOML".into()));
     }
-    crate::value::from_yaml(&text).map_err(|e| PipelineError::Invalid {
-        file: path.to_owned(),
-        key: String::new(),
-        message: e.to_string(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    if ext == "toml" {
+        let v: Value = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if let Some(key) = toml_datetime(&v, "") {
+            return Err(invalid(format!("Unsupported value of type 'date' at `{key}`")));
+        }
+        return Ok(v);
+    }
+    if !matches!(ext, "yaml" | "yml" | "json") {
+        return Err(invalid(format!("unsupported params file type `.{ext}` (YAML, JSON or TOML)")));
+    }
+    crate::value::from_yaml(&text).map_err(|e| invalid(e.to_string()))
+}
+
+/// The dotted key of a TOML date/time in `v` (serde sees one as a private one-entry table).
+fn toml_datetime(v: &Value, prefix: &str) -> Option<String> {
+    let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    match v {
+        Value::Map(m) if m.len() == 1 && m[0].0 == "$__toml_private_datetime" => Some(prefix.to_owned()),
+        Value::Map(m) => m.iter().find_map(|(k, x)| toml_datetime(x, &join(k))),
+        Value::List(l) => l.iter().enumerate().find_map(|(i, x)| toml_datetime(x, &format!("{prefix}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Params of one file now: (key, value), `None` for a key that is missing.
