@@ -697,6 +697,35 @@ fn top_list(doc: &Value, key: &str) -> Vec<String> {
     }
 }
 
+/// The line (1-based) of a dotted key (`stages.train@1.cmd`, `plots[0]`) in block-style YAML:
+/// each part is looked for below the previous one, deeper indented; the last part found
+/// gives the line.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let (mut from, mut to, mut found, mut parent): (usize, usize, Option<usize>, Option<usize>) =
+        (0, lines.len(), None, None);
+    for part in key.split('.') {
+        let part = part.split(['@', '[']).next().unwrap_or(part);
+        let hit = (from..to).find(|&i| {
+            let l = lines[i];
+            let t = l.trim_start();
+            let t = t.strip_prefix("- ").unwrap_or(t).trim_start().trim_start_matches(['"', '\'']);
+            !blank(l)
+                && parent.is_none_or(|p| indent(l) > p)
+                && t.strip_prefix(part).is_some_and(|r| r.trim_start_matches(['"', '\'']).trim_start().starts_with(':'))
+        });
+        let Some(hit) = hit else { break };
+        found = Some(hit);
+        let own = indent(lines[hit]);
+        parent = Some(own);
+        from = hit + 1;
+        to = (from..lines.len()).find(|&i| !blank(lines[i]) && indent(lines[i]) <= own).unwrap_or(lines.len());
+    }
+    found.map(|i| i + 1)
+}
+
 impl Pipeline {
     /// Reads `dvc.yaml` in `dir`.
     ///
@@ -706,7 +735,20 @@ impl Pipeline {
     pub fn load(dir: &Path) -> Result<Self, PipelineError> {
         let file = dir.join("dvc.yaml");
         let text = std::fs::read_to_string(&file).map_err(|source| PipelineError::Io { path: file.clone(), source })?;
-        let doc = from_yaml(&text).map_err(|e| err(&file, "", e.to_string()))?;
+        Self::parse(dir, &file, &text).map_err(|e| match e {
+            PipelineError::Invalid { file: f, key, message } if f == file && !key.is_empty() => {
+                match line_of(&text, &key) {
+                    Some(line) => PipelineError::At { file: f, line, key, message },
+                    None => PipelineError::Invalid { file: f, key, message },
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn parse(dir: &Path, file: &Path, text: &str) -> Result<Self, PipelineError> {
+        let file = file.to_owned();
+        let doc = from_yaml(text).map_err(|e| err(&file, "", e.to_string()))?;
         let Value::Map(top) = &doc else { return Err(err(&file, "", "expected a mapping with `stages`")) };
         for (k, _) in top {
             if !["stages", "vars", "params", "metrics", "plots", "artifacts", "datasets"].contains(&k.as_str()) {
@@ -897,5 +939,21 @@ mod tests {
             Pipeline::load(dir.path()).unwrap().stages[0].cmd,
             Cmd::Many(vec!["run --n 2 --on x".into(), "b".into()])
         );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let yaml = "vars:\n  - a: 1\nstages:\n  prep:\n    cmd: echo\n  ev:\n    foreach: [x, y]\n    do:\n      cmd: echo\n      outs:\n      - \"r/${nope}.json\"\n";
+        assert_eq!(line_of(yaml, "stages.ev@x.outs"), Some(10));
+        assert_eq!(line_of(yaml, "stages.prep.cmd"), Some(5));
+        assert_eq!(line_of(yaml, "stages.ev.do.cmd"), Some(9));
+        assert_eq!(line_of(yaml, "vars"), Some(1));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dvc.yaml"), yaml).unwrap();
+        let e = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("dvc.yaml:10, key `stages.ev@x.outs`: Could not find 'nope'"), "{e}");
+        std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: [x\n").unwrap();
+        let e = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("dvc.yaml") && e.contains("line 3"), "{e}");
     }
 }
