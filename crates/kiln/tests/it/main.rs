@@ -5,6 +5,7 @@
 
 mod common;
 mod data;
+mod pipeline_features;
 mod plots;
 mod predict;
 mod registry;
