@@ -102,6 +102,18 @@ fn err(file: &Path, key: &str, message: impl Into<String>) -> PipelineError {
 /// Interpolates `${…}` in `s` from `ctx`. A string that is exactly one `${expr}` keeps the
 /// value's type; otherwise each match is spliced in as text (`\${` is a literal `${`).
 fn interpolate(s: &str, ctx: &Value, file: &Path, key: &str) -> Result<Value, PipelineError> {
+    interpolate_with(s, ctx, file, key, None)
+}
+
+/// [`interpolate`]; with `unpack` (in `cmd` only), a mapping spliced into a larger string
+/// expands to command-line flags ([`unpack_dict`]).
+fn interpolate_with(
+    s: &str,
+    ctx: &Value,
+    file: &Path,
+    key: &str,
+    unpack: Option<&Parsing>,
+) -> Result<Value, PipelineError> {
     let lookup = |expr: &str| -> Result<Value, PipelineError> {
         let expr = expr.trim();
         let mut cur = ctx;
@@ -142,6 +154,11 @@ fn interpolate(s: &str, ctx: &Value, file: &Path, key: &str) -> Result<Value, Pi
         out.push_str(&rest[..i]);
         let end = rest[i..].find('}').ok_or_else(|| err(file, key, format!("unclosed `${{` in `{s}`")))?;
         let v = lookup(&rest[i + 2..i + end])?;
+        if let (Some(parsing), Value::Map(_)) = (unpack, &v) {
+            out.push_str(&unpack_dict(&v, parsing).map_err(|m| err(file, key, m))?);
+            rest = &rest[i + end + 1..];
+            continue;
+        }
         let text = v.python_str().ok_or_else(|| {
             err(
                 file,
@@ -159,9 +176,112 @@ fn interpolate(s: &str, ctx: &Value, file: &Path, key: &str) -> Result<Value, Pi
     Ok(Value::Str(out))
 }
 
-fn interp_str(v: &Value, ctx: &Value, file: &Path, key: &str) -> Result<String, PipelineError> {
+/// `.dvc/config`'s `[parsing]` section: how a mapping unpacks in `cmd`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parsing {
+    /// `bool = boolean_optional`: `false` gives `--no-key` (default `store_true`: nothing).
+    pub bool_optional: bool,
+    /// `list = append`: `--key v1 --key v2` (default `nargs`: `--key v1 v2`).
+    pub list_append: bool,
+}
+
+impl Parsing {
+    /// Reads `[parsing]` from `.dvc/config` (and `config.local`) under `root`.
+    fn load(root: &Path) -> Self {
+        let mut out = Self::default();
+        for name in ["config", "config.local"] {
+            let text = std::fs::read_to_string(root.join(".dvc").join(name)).unwrap_or_default();
+            if let Some(section) = kiln_cache::repo::read_config(&text).get("parsing") {
+                if let Some(v) = section.get("bool") {
+                    out.bool_optional = v.eq_ignore_ascii_case("boolean_optional");
+                }
+                if let Some(v) = section.get("list") {
+                    out.list_append = v.eq_ignore_ascii_case("append");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Python's `shlex.quote`.
+fn shell_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".to_owned();
+    }
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c)) {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+/// Nested mappings flattened to dotted keys (`flatten_dict`; empty mappings vanish).
+fn flatten_into(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     match v {
-        Value::Str(s) => match interpolate(s, ctx, file, key)? {
+        Value::Map(m) => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match x {
+                    Value::Map(_) => flatten_into(&key, x, out),
+                    _ => out.push((key, x.clone())),
+                }
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
+    }
+}
+
+/// DVC's dictionary unpacking (`dvc/parsing/interpolate.py`, `to_str` of a dict): per
+/// flattened entry, `true` gives `--key`, `false` nothing (or `--no-key`), a string
+/// `--key <shell-quoted>`, a list `--key v1 v2` (or `--key v1 --key v2`), anything else
+/// `--key <str()>`; joined with spaces.
+fn unpack_dict(v: &Value, parsing: &Parsing) -> Result<String, String> {
+    let mut entries = Vec::new();
+    flatten_into("", v, &mut entries);
+    let mut out = String::new();
+    for (k, v) in entries {
+        match v {
+            Value::Bool(true) => out.push_str(&format!("--{k} ")),
+            Value::Bool(false) if parsing.bool_optional => out.push_str(&format!("--no-{k} ")),
+            Value::Bool(false) => {}
+            Value::Str(s) => out.push_str(&format!("--{k} {} ", shell_quote(&s))),
+            Value::List(items) => {
+                for (n, i) in items.iter().enumerate() {
+                    let text = match i {
+                        Value::Str(s) => shell_quote(s),
+                        Value::List(_) | Value::Map(_) => {
+                            return Err(format!("Cannot interpolate nested iterable in '{k}'"));
+                        }
+                        // Python's f-string of the item: `True`, `None`, `1.0`.
+                        other => other.python_repr(),
+                    };
+                    if parsing.list_append || n == 0 {
+                        out.push_str(&format!("--{k} {text} "));
+                    } else {
+                        out.push_str(&format!("{text} "));
+                    }
+                }
+            }
+            // `str()`: `None`, `1.0`; a bool cannot get here.
+            other => out.push_str(&format!("--{k} {} ", other.python_repr())),
+        }
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+fn interp_str(v: &Value, ctx: &Value, file: &Path, key: &str) -> Result<String, PipelineError> {
+    interp_str_with(v, ctx, file, key, None)
+}
+
+fn interp_str_with(
+    v: &Value,
+    ctx: &Value,
+    file: &Path,
+    key: &str,
+    unpack: Option<&Parsing>,
+) -> Result<String, PipelineError> {
+    match v {
+        Value::Str(s) => match interpolate_with(s, ctx, file, key, unpack)? {
             Value::Str(s) => Ok(s),
             other => other.python_str().ok_or_else(|| err(file, key, "expected text, got a list or map")),
         },
@@ -193,53 +313,194 @@ fn bool_key(stage: &Value, key: &str, file: &Path, name: &str) -> Result<bool, P
     }
 }
 
-/// Loads the interpolation context: `params.yaml` beside `dvc.yaml`, then top-level `vars`.
-fn context(dir: &Path, doc: &Value, file: &Path) -> Result<Value, PipelineError> {
-    let mut ctx: Vec<(String, Value)> = Vec::new();
-    let mut merge = |v: Value, from: &str| -> Result<(), PipelineError> {
-        if let Value::Map(m) = v {
-            for (k, v) in m {
-                if ctx.iter().any(|(e, _)| *e == k) {
-                    return Err(err(file, "vars", format!("cannot redefine '{k}' (from {from})")));
-                }
-                ctx.push((k, v));
+/// The interpolation context as DVC builds it (`dvc/parsing/context.py`): mappings merge
+/// recursively; redefining anything else is an error naming both sources.
+#[derive(Debug, Clone, Default)]
+struct Context {
+    value: Vec<(String, Value)>,
+    /// Where each merged node came from: (dotted path, source).
+    sources: Vec<(String, String)>,
+    /// Files loaded: path (relative to the pipeline's directory) -> keys (`None`: whole).
+    imports: Vec<(String, Option<Vec<String>>)>,
+}
+
+fn merge_map(
+    into: &mut Vec<(String, Value)>,
+    update: Vec<(String, Value)>,
+    prefix: &str,
+    source: &str,
+    sources: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for (k, v) in update {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match (into.iter_mut().find(|(e, _)| *e == k), v) {
+            (Some((_, Value::Map(existing))), Value::Map(m)) => merge_map(existing, m, &path, source, sources)?,
+            (Some(_), _) => {
+                // The source of the node being replaced: its own, or the nearest enclosing one.
+                let before = sources
+                    .iter()
+                    .filter(|(p, _)| *p == path || path.starts_with(&format!("{p}.")))
+                    .max_by_key(|(p, _)| p.len())
+                    .map_or("<local>", |(_, s)| s.as_str());
+                return Err(format!("cannot redefine '{path}' from '{source}' as it already exists in '{before}'"));
             }
+            (None, v) => {
+                sources.push((path, source.to_owned()));
+                into.push((k, v));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Context {
+    fn merge(&mut self, v: Value, source: &str) -> Result<(), String> {
+        match v {
+            Value::Map(m) => merge_map(&mut self.value, m, "", source, &mut self.sources),
+            _ => Err(format!("expected a dictionary in '{source}'")),
+        }
+    }
+
+    /// Loads `item` (`file` or `file:key1,key2`), relative to `wdir` (relative to `dir`).
+    fn merge_file(&mut self, dir: &Path, wdir: &str, item: &str) -> Result<(), String> {
+        let (path, keys) = item.split_once(':').map_or((item, None), |(p, k)| (p, Some(k)));
+        let keys: Option<Vec<String>> =
+            keys.map(|k| k.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect::<Vec<_>>());
+        let keys = keys.filter(|k| !k.is_empty());
+        let rel = crate::repro::norm(wdir, path);
+        if let Some((_, imported)) = self.imports.iter().find(|(p, _)| *p == rel) {
+            match (&keys, imported) {
+                (None, None) => return Ok(()),
+                (None, Some(_)) => return Err(format!("cannot load '{item}' as it's partially loaded already")),
+                (Some(_), None) => return Err(format!("cannot partially load '{item}' as it's already loaded.")),
+                (Some(k), Some(i)) if k.iter().any(|k| i.contains(k)) => {
+                    return Err(format!("cannot load '{item}' as it's partially loaded already"));
+                }
+                _ => {}
+            }
+        }
+        let full = dir.join(&rel);
+        if !full.exists() {
+            return Err(format!("'{rel}' does not exist"));
+        }
+        if full.is_dir() {
+            return Err(format!("'{rel}' is a directory"));
+        }
+        let loaded = crate::load_params_file(&full).map_err(|e| e.to_string())?;
+        let loaded = match &keys {
+            None => loaded,
+            Some(keys) => Value::Map(
+                keys.iter()
+                    .map(|k| {
+                        loaded
+                            .get(k)
+                            .map(|v| (k.clone(), v.clone()))
+                            .ok_or_else(|| format!("could not find '{k}' in '{rel}'"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        if !matches!(loaded, Value::Map(_)) {
+            return Err(format!("expected a dictionary in file '{rel}'"));
+        }
+        self.merge(loaded, &rel)?;
+        match self.imports.iter_mut().find(|(p, _)| *p == rel) {
+            Some((_, Some(existing))) => existing.extend(keys.unwrap_or_default()),
+            Some(_) => {}
+            None => self.imports.push((rel, keys)),
         }
         Ok(())
-    };
-    let params = dir.join("params.yaml");
-    if params.is_file() {
-        merge(crate::load_params_file(&params)?, "params.yaml")?;
     }
-    if let Some(Value::List(vars)) = doc.get("vars") {
-        for v in vars {
-            match v {
-                Value::Map(_) => merge(v.clone(), "vars")?,
-                Value::Str(s) => {
-                    let (path, keys) = s.split_once(':').map_or((s.as_str(), None), |(p, k)| (p, Some(k)));
-                    if path == "params.yaml" && params.is_file() && keys.is_none() {
-                        continue;
+
+    /// Loads a `vars` list (top-level, or a stage's when `stage` is given).
+    fn load_vars(
+        &mut self,
+        dir: &Path,
+        wdir: &str,
+        vars: Option<&Value>,
+        stage: Option<&str>,
+        file: &Path,
+        at: &str,
+    ) -> Result<(), PipelineError> {
+        let items = match vars {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::List(items)) => items,
+            Some(_) => return Err(err(file, at, "must be a list of file names or mappings")),
+        };
+        for (index, v) in items.iter().enumerate() {
+            let done = match v {
+                Value::Map(_) => {
+                    if contains_interpolation(v) {
+                        return Err(err(file, at, "interpolating is not allowed"));
                     }
-                    let loaded = crate::load_params_file(&dir.join(path))?;
-                    let loaded = match keys {
-                        None => loaded,
-                        Some(k) => Value::Map(
-                            k.split(',')
-                                .filter_map(|k| loaded.get(k.trim()).map(|v| (k.trim().to_owned(), v.clone())))
-                                .collect(),
-                        ),
+                    let source = match stage {
+                        Some(name) => format!("{name}.vars[{index}]"),
+                        None => format!("vars[{index}]"),
                     };
-                    merge(loaded, s)?;
+                    self.merge(v.clone(), &source)
                 }
-                _ => return Err(err(file, "vars", "each item is a file name or a mapping")),
-            }
+                Value::Str(s) => {
+                    if s.contains("${") {
+                        return Err(err(file, at, "interpolating is not allowed"));
+                    }
+                    self.merge_file(dir, wdir, s)
+                }
+                _ => return Err(err(file, at, "each item is a file name or a mapping")),
+            };
+            done.map_err(|m| err(file, at, m))?;
         }
+        Ok(())
     }
-    Ok(Value::Map(ctx))
+
+    fn to_value(&self) -> Value {
+        Value::Map(self.value.clone())
+    }
+}
+
+fn contains_interpolation(v: &Value) -> bool {
+    match v {
+        Value::Str(s) => s.contains("${"),
+        Value::List(l) => l.iter().any(contains_interpolation),
+        Value::Map(m) => m.iter().any(|(k, v)| k.contains("${") || contains_interpolation(v)),
+        _ => false,
+    }
+}
+
+/// Loads the global interpolation context: `params.yaml` beside `dvc.yaml`, then top-level
+/// `vars`.
+fn context(dir: &Path, doc: &Value, file: &Path) -> Result<Context, PipelineError> {
+    let mut ctx = Context::default();
+    if dir.join("params.yaml").is_file() {
+        ctx.merge_file(dir, ".", "params.yaml").map_err(|m| err(file, "vars", m))?;
+    }
+    ctx.load_vars(dir, ".", doc.get("vars"), None, file, "vars")?;
+    Ok(ctx)
+}
+
+/// The context of one stage: `ctx` (with `item`/`key` already set for generated stages) plus
+/// the stage's own `vars`, loaded relative to its `wdir`.
+fn stage_context(
+    dir: &Path,
+    name: &str,
+    def: &Value,
+    ctx: &Context,
+    file: &Path,
+) -> Result<Option<Context>, PipelineError> {
+    let vars = def.get("vars");
+    if matches!(vars, None | Some(Value::Null)) {
+        return Ok(None);
+    }
+    let wdir = match def.get("wdir") {
+        None => ".".to_owned(),
+        Some(v) => interp_str(v, &ctx.to_value(), file, &format!("stages.{name}.wdir"))?,
+    };
+    let mut local = ctx.clone();
+    local.load_vars(dir, &wdir, vars, Some(name), file, &format!("stages.{name}.vars"))?;
+    Ok(Some(local))
 }
 
 /// One stage from its definition, interpolated with `ctx`.
-fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stage, PipelineError> {
+fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path, parsing: &Parsing) -> Result<Stage, PipelineError> {
     let at = |k: &str| format!("stages.{name}.{k}");
     let Value::Map(keys) = def else { return Err(err(file, &format!("stages.{name}"), "expected a mapping")) };
     for (k, _) in keys {
@@ -247,14 +508,11 @@ fn build_stage(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Stag
             return Err(err(file, &at(k), "unknown stage key"));
         }
     }
-    if def.get("vars").is_some() {
-        return Err(err(file, &at("vars"), "stage-level vars are not supported by kiln yet"));
-    }
     let cmd = match def.get("cmd") {
-        Some(Value::List(items)) => {
-            Cmd::Many(items.iter().map(|i| interp_str(i, ctx, file, &at("cmd"))).collect::<Result<_, _>>()?)
-        }
-        Some(v @ Value::Str(_)) => Cmd::One(interp_str(v, ctx, file, &at("cmd"))?),
+        Some(Value::List(items)) => Cmd::Many(
+            items.iter().map(|i| interp_str_with(i, ctx, file, &at("cmd"), Some(parsing))).collect::<Result<_, _>>()?,
+        ),
+        Some(v @ Value::Str(_)) => Cmd::One(interp_str_with(v, ctx, file, &at("cmd"), Some(parsing))?),
         _ => return Err(err(file, &at("cmd"), "required: a command string or a list of them")),
     };
     let wdir = match def.get("wdir") {
@@ -409,18 +667,16 @@ fn expand(name: &str, def: &Value, ctx: &Value, file: &Path) -> Result<Vec<(Stri
 
 /// `ctx` with `add`'s entries set (replacing any of the same name: `item` and `key` are
 /// temporary).
-fn with(ctx: &Value, add: &Value) -> Value {
-    let mut m = match ctx {
-        Value::Map(m) => m.clone(),
-        _ => Vec::new(),
-    };
+fn with(ctx: &Context, add: &Value) -> Context {
+    let mut c = ctx.clone();
     if let Value::Map(a) = add {
         for (k, v) in a {
-            m.retain(|(e, _)| e != k);
-            m.push((k.clone(), v.clone()));
+            c.value.retain(|(e, _)| e != k);
+            c.value.push((k.clone(), v.clone()));
+            c.sources.retain(|(p, _)| p != k && !p.starts_with(&format!("{k}.")));
         }
     }
-    Value::Map(m)
+    c
 }
 
 fn top_plots(doc: &Value, ctx: &Value, file: &Path) -> Result<Vec<Value>, PipelineError> {
@@ -441,6 +697,35 @@ fn top_list(doc: &Value, key: &str) -> Vec<String> {
     }
 }
 
+/// The line (1-based) of a dotted key (`stages.train@1.cmd`, `plots[0]`) in block-style YAML:
+/// each part is looked for below the previous one, deeper indented; the last part found
+/// gives the line.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let (mut from, mut to, mut found, mut parent): (usize, usize, Option<usize>, Option<usize>) =
+        (0, lines.len(), None, None);
+    for part in key.split('.') {
+        let part = part.split(['@', '[']).next().unwrap_or(part);
+        let hit = (from..to).find(|&i| {
+            let l = lines[i];
+            let t = l.trim_start();
+            let t = t.strip_prefix("- ").unwrap_or(t).trim_start().trim_start_matches(['"', '\'']);
+            !blank(l)
+                && parent.is_none_or(|p| indent(l) > p)
+                && t.strip_prefix(part).is_some_and(|r| r.trim_start_matches(['"', '\'']).trim_start().starts_with(':'))
+        });
+        let Some(hit) = hit else { break };
+        found = Some(hit);
+        let own = indent(lines[hit]);
+        parent = Some(own);
+        from = hit + 1;
+        to = (from..lines.len()).find(|&i| !blank(lines[i]) && indent(lines[i]) <= own).unwrap_or(lines.len());
+    }
+    found.map(|i| i + 1)
+}
+
 impl Pipeline {
     /// Reads `dvc.yaml` in `dir`.
     ///
@@ -450,14 +735,29 @@ impl Pipeline {
     pub fn load(dir: &Path) -> Result<Self, PipelineError> {
         let file = dir.join("dvc.yaml");
         let text = std::fs::read_to_string(&file).map_err(|source| PipelineError::Io { path: file.clone(), source })?;
-        let doc = from_yaml(&text).map_err(|e| err(&file, "", e.to_string()))?;
+        Self::parse(dir, &file, &text).map_err(|e| match e {
+            PipelineError::Invalid { file: f, key, message } if f == file && !key.is_empty() => {
+                match line_of(&text, &key) {
+                    Some(line) => PipelineError::At { file: f, line, key, message },
+                    None => PipelineError::Invalid { file: f, key, message },
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn parse(dir: &Path, file: &Path, text: &str) -> Result<Self, PipelineError> {
+        let file = file.to_owned();
+        let doc = from_yaml(text).map_err(|e| err(&file, "", e.to_string()))?;
         let Value::Map(top) = &doc else { return Err(err(&file, "", "expected a mapping with `stages`")) };
         for (k, _) in top {
             if !["stages", "vars", "params", "metrics", "plots", "artifacts", "datasets"].contains(&k.as_str()) {
                 return Err(err(&file, k, "unknown top-level key"));
             }
         }
-        let ctx = context(dir, &doc, &file)?;
+        let gctx = context(dir, &doc, &file)?;
+        let ctx = gctx.to_value();
+        let parsing = Parsing::load(dir);
         let mut stages = Vec::new();
         let Some(Value::Map(defs)) = doc.get("stages") else {
             let plots = top_plots(&doc, &ctx, &file)?;
@@ -485,10 +785,15 @@ impl Pipeline {
                     None => return Err(err(&file, &format!("stages.{name}.do"), "foreach needs a `do` stage")),
                 };
                 for (gen_name, add) in expand(name, def, &ctx, &file)? {
-                    stages.push(build_stage(&gen_name, &template, &with(&ctx, &add), &file)?);
+                    let c = with(&gctx, &add);
+                    let c = stage_context(dir, &gen_name, &template, &c, &file)?.unwrap_or(c);
+                    stages.push(build_stage(&gen_name, &template, &c.to_value(), &file, &parsing)?);
                 }
             } else {
-                stages.push(build_stage(name, def, &ctx, &file)?);
+                match stage_context(dir, name, def, &gctx, &file)? {
+                    Some(local) => stages.push(build_stage(name, def, &local.to_value(), &file, &parsing)?),
+                    None => stages.push(build_stage(name, def, &ctx, &file, &parsing)?),
+                }
             }
         }
         let plots = top_plots(&doc, &ctx, &file)?;
@@ -564,5 +869,91 @@ mod tests {
         assert!(e.contains("stages.s.cmd") && e.contains("nope.key"), "{e}");
         std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: x\n    outz: [a]\n").unwrap();
         assert!(Pipeline::load(dir.path()).unwrap_err().to_string().contains("stages.s.outz"));
+    }
+
+    #[test]
+    fn stage_vars_extend_the_context_of_their_stage_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("params.yaml"), "lr: 0.1\nmodel: {depth: 3}\n").unwrap();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/cfg.yaml"), "x: 5\ny: {z: hi}\nw: 7\n").unwrap();
+        let yaml = "vars:\n  - g: global\nstages:\n  a:\n    wdir: sub\n    vars:\n      - local: 1\n        model: {width: 4}\n      - cfg.yaml:x,y\n    cmd: echo ${local} ${model.width} ${model.depth} ${x} ${y.z} ${g} ${lr}\n  b:\n    cmd: echo ${g}\n";
+        std::fs::write(d.join("dvc.yaml"), yaml).unwrap();
+        let p = Pipeline::load(d).unwrap();
+        assert_eq!(p.stages[0].cmd, Cmd::One("echo 1 4 3 5 hi global 0.1".into()));
+        std::fs::write(d.join("dvc.yaml"), yaml.replace("echo ${g}", "echo ${local}")).unwrap();
+        let e = Pipeline::load(d).unwrap_err().to_string();
+        assert!(e.contains("stages.b.cmd") && e.contains("Could not find 'local'"), "{e}");
+        for (from, want) in [
+            ("- local: 1", "cannot redefine 'lr' from 'a.vars[0]' as it already exists in 'params.yaml'"),
+            (
+                "model: {width: 4}",
+                "cannot redefine 'model.depth' from 'a.vars[0]' as it already exists in 'params.yaml'",
+            ),
+            ("- cfg.yaml:x,y", "cannot redefine 'g' from 'sub/cfg.yaml' as it already exists in 'vars[0]'"),
+        ] {
+            let to = match from {
+                "- local: 1" => "- lr: 1",
+                "model: {width: 4}" => "model: {depth: 4}",
+                _ => "- cfg.yaml:x,y\n      - g: 2",
+            };
+            let to = if from == "- cfg.yaml:x,y" { "- sub2.yaml".to_owned() } else { to.to_owned() };
+            std::fs::write(d.join("sub/sub2.yaml"), "g: 2\n").unwrap();
+            let y = if from == "- cfg.yaml:x,y" { yaml.replace(from, "- sub2.yaml") } else { yaml.replace(from, &to) };
+            std::fs::write(d.join("dvc.yaml"), y).unwrap();
+            let e = Pipeline::load(d).unwrap_err().to_string();
+            let want = want.replace("sub/cfg.yaml", "sub/sub2.yaml");
+            assert!(e.contains("stages.a.vars") && e.contains(&want), "{e}");
+        }
+    }
+
+    #[test]
+    fn dicts_unpack_in_cmd_like_dvc() {
+        let v = crate::value::from_yaml(
+            "stopwords: [the, \"a b\"]\nmin_count: 2\nflag: true\noff: false\nlr: 1.0\nname: \"x y\"\nnested: {a: 1, b: [1, 2], e: {}}\nnone: null\nx: [true, null, 1.5, \"it's\"]\ne: []\ns: ''\n",
+        )
+        .unwrap();
+        assert_eq!(
+            unpack_dict(&v, &Parsing::default()).unwrap(),
+            "--stopwords the 'a b' --min_count 2 --flag --lr 1.0 --name 'x y' --nested.a 1 --nested.b 1 2 --none None --x True None 1.5 'it'\"'\"'s' --s ''"
+        );
+        let p = Parsing { bool_optional: true, list_append: true };
+        assert_eq!(
+            unpack_dict(&crate::value::from_yaml("a: [1, 2]\nb: false\n").unwrap(), &p).unwrap(),
+            "--a 1 --a 2 --no-b"
+        );
+        assert!(
+            unpack_dict(&crate::value::from_yaml("a: [[1]]\n").unwrap(), &p)
+                .unwrap_err()
+                .contains("nested iterable in 'a'")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("params.yaml"), "f: {n: 2, on: true}\n").unwrap();
+        std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: run ${f} x\n    deps:\n    - d${f}\n")
+            .unwrap();
+        let e = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("stages.s.deps") && e.contains("Cannot interpolate data of type 'dict'"), "{e}");
+        std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd:\n    - run ${f} x\n    - b\n").unwrap();
+        assert_eq!(
+            Pipeline::load(dir.path()).unwrap().stages[0].cmd,
+            Cmd::Many(vec!["run --n 2 --on x".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let yaml = "vars:\n  - a: 1\nstages:\n  prep:\n    cmd: echo\n  ev:\n    foreach: [x, y]\n    do:\n      cmd: echo\n      outs:\n      - \"r/${nope}.json\"\n";
+        assert_eq!(line_of(yaml, "stages.ev@x.outs"), Some(10));
+        assert_eq!(line_of(yaml, "stages.prep.cmd"), Some(5));
+        assert_eq!(line_of(yaml, "stages.ev.do.cmd"), Some(9));
+        assert_eq!(line_of(yaml, "vars"), Some(1));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dvc.yaml"), yaml).unwrap();
+        let e = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("dvc.yaml:10, key `stages.ev@x.outs`: Could not find 'nope'"), "{e}");
+        std::fs::write(dir.path().join("dvc.yaml"), "stages:\n  s:\n    cmd: [x\n").unwrap();
+        let e = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("dvc.yaml") && e.contains("line 3"), "{e}");
     }
 }

@@ -40,6 +40,9 @@ pub enum PipelineError {
     },
     #[error("{}{}: {message}", file.display(), if key.is_empty() { String::new() } else { format!(", key `{key}`") })]
     Invalid { file: PathBuf, key: String, message: String },
+    /// [`PipelineError::Invalid`] in `dvc.yaml`, with the line of the key.
+    #[error("{}:{line}, key `{key}`: {message}", file.display())]
+    At { file: PathBuf, line: usize, key: String, message: String },
     #[error(transparent)]
     Cache(#[from] kiln_cache::CacheError),
     #[error("overlapping outputs: {a} and {b}")]

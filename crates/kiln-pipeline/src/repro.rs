@@ -129,25 +129,40 @@ impl<'p> Graph<'p> {
     }
 }
 
-/// Loads a params file (YAML or JSON).
+/// Loads a params file: YAML or JSON, or TOML (tables in file order; dates and times are
+/// refused, as DVC does).
 ///
 /// # Errors
-/// Missing, unreadable or invalid file; TOML and Python files (not built yet).
+/// Missing, unreadable or invalid file; Python (`.py`) params files, which kiln does not read.
 pub fn load_params_file(path: &Path) -> Result<Value, PipelineError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    let invalid = |message: String| PipelineError::Invalid { file: path.to_owned(), key: String::new(), message };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !matches!(ext, "yaml" | "yml" | "json") {
-        return Err(PipelineError::Invalid {
-            file: path.to_owned(),
-            key: String::new(),
-            message: "params files other than YAML and JSON are not supported by kiln yet".into(),
-        });
+    if ext == "py" {
+        return Err(invalid("Python params files are not supported by kiln; use YAML, JSON or TOML".into()));
     }
-    crate::value::from_yaml(&text).map_err(|e| PipelineError::Invalid {
-        file: path.to_owned(),
-        key: String::new(),
-        message: e.to_string(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    if ext == "toml" {
+        let v: Value = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if let Some(key) = toml_datetime(&v, "") {
+            return Err(invalid(format!("Unsupported value of type 'date' at `{key}`")));
+        }
+        return Ok(v);
+    }
+    if !matches!(ext, "yaml" | "yml" | "json") {
+        return Err(invalid(format!("unsupported params file type `.{ext}` (YAML, JSON or TOML)")));
+    }
+    crate::value::from_yaml(&text).map_err(|e| invalid(e.to_string()))
+}
+
+/// The dotted key of a TOML date/time in `v` (serde sees one as a private one-entry table).
+fn toml_datetime(v: &Value, prefix: &str) -> Option<String> {
+    let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    match v {
+        Value::Map(m) if m.len() == 1 && m[0].0 == "$__toml_private_datetime" => Some(prefix.to_owned()),
+        Value::Map(m) => m.iter().find_map(|(k, x)| toml_datetime(x, &join(k))),
+        Value::List(l) => l.iter().enumerate().find_map(|(i, x)| toml_datetime(x, &format!("{prefix}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Params of one file now: (key, value), `None` for a key that is missing.
@@ -297,6 +312,111 @@ pub struct ReproOptions {
     pub single_item: bool,
     /// Stages run at once where the graph allows (at least 1).
     pub jobs: usize,
+    /// The targets and every stage downstream of them (not their upstream).
+    pub downstream: bool,
+    /// The whole pipeline (connected part of the graph) of each target.
+    pub pipeline: bool,
+    /// Print the commands that would run; run nothing, write nothing.
+    pub dry: bool,
+    /// A stage whose only changes are missing outputs (or deleted deps) does not run.
+    pub allow_missing: bool,
+}
+
+/// The stages `repro` considers, in run order (upstream first).
+///
+/// # Errors
+/// An unknown target, a cycle.
+pub fn plan(graph: &Graph<'_>, opts: &ReproOptions) -> Result<Vec<usize>, PipelineError> {
+    let stages = &graph.pipeline.stages;
+    let mut targets: Vec<usize> = Vec::new();
+    if opts.targets.is_empty() {
+        targets.extend(0..stages.len());
+    }
+    for t in &opts.targets {
+        // A `foreach`/`matrix` group name stands for all its stages.
+        let found: Vec<usize> = match stages.iter().position(|s| s.name == *t) {
+            Some(i) => vec![i],
+            None => (0..stages.len())
+                .filter(|&i| stages[i].name.strip_prefix(t.as_str()).is_some_and(|r| r.starts_with('@')))
+                .collect(),
+        };
+        if found.is_empty() {
+            return Err(PipelineError::UnknownStage(t.clone()));
+        }
+        targets.extend(found);
+    }
+    let n = stages.len();
+    let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ups) in graph.upstream.iter().enumerate() {
+        for &u in ups {
+            downstream[u].push(i);
+        }
+    }
+    // Everything reachable from the targets through `next` edges.
+    let reach = |next: &dyn Fn(usize) -> Vec<usize>| {
+        let mut seen = vec![false; n];
+        let mut stack = targets.clone();
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(next(i));
+            }
+        }
+        seen
+    };
+    if opts.single_item {
+        let mut seen = vec![false; n];
+        return Ok(targets.into_iter().filter(|&i| !std::mem::replace(&mut seen[i], true)).collect());
+    }
+    let keep = if opts.pipeline {
+        reach(&|i| graph.upstream[i].iter().chain(&downstream[i]).copied().collect())
+    } else if opts.downstream {
+        reach(&|i| downstream[i].clone())
+    } else {
+        return graph.order(&targets);
+    };
+    let all: Vec<usize> = (0..n).collect();
+    Ok(graph.order(&all)?.into_iter().filter(|&i| keep[i]).collect())
+}
+
+/// Whether `reasons` still call for a run under `--allow-missing`: missing outputs and deleted
+/// deps alone do not.
+fn changed_allowing_missing(reasons: &[Reason]) -> bool {
+    reasons.iter().any(|r| match r {
+        Reason::Outs(outs) => outs.iter().any(|(_, w)| !matches!(*w, "deleted" | "not in cache")),
+        Reason::Deps(deps) => deps.iter().any(|(_, d)| !matches!(d, DepChange::Path("deleted"))),
+        _ => true,
+    })
+}
+
+/// `repro --dry`: what would run, in DVC's words, touching nothing.
+fn dry_run(
+    repo: &Repo,
+    pipeline: &Pipeline,
+    plan: &[usize],
+    opts: &ReproOptions,
+    log: &mut (dyn Write + Send),
+) -> Result<Vec<String>, PipelineError> {
+    let lock = Lock::read(&pipeline.dir.join("dvc.lock"))?;
+    let mut would = Vec::new();
+    for &i in plan {
+        let s = &pipeline.stages[i];
+        let reasons = stage_status(repo, &pipeline.dir, s, lock.stage(&s.name))?;
+        let changed = if opts.allow_missing { changed_allowing_missing(&reasons) } else { !reasons.is_empty() };
+        if s.frozen || (!changed && !opts.force) {
+            let _ = writeln!(log, "Stage '{}' didn't change, skipping", s.name);
+            continue;
+        }
+        let _ = writeln!(log, "Running stage '{}':", s.name);
+        for line in s.cmd.lines() {
+            let _ = writeln!(log, "> {line}");
+        }
+        let _ = writeln!(log);
+        would.push(s.name.clone());
+    }
+    if would.is_empty() {
+        let _ = writeln!(log, "Data and pipelines are up to date.");
+    }
+    Ok(would)
 }
 
 /// The lock entry of `s` as it is now (after a successful run).
@@ -573,16 +693,10 @@ pub fn repro(
     log: &mut (dyn Write + Send),
 ) -> Result<Vec<String>, PipelineError> {
     let graph = Graph::new(pipeline)?;
-    let index: HashMap<&str, usize> = pipeline.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    let targets: Vec<usize> = if opts.targets.is_empty() {
-        (0..pipeline.stages.len()).collect()
-    } else {
-        opts.targets
-            .iter()
-            .map(|t| index.get(t.as_str()).copied().ok_or_else(|| PipelineError::UnknownStage(t.clone())))
-            .collect::<Result<_, _>>()?
-    };
-    let plan = if opts.single_item { targets } else { graph.order(&targets)? };
+    let plan = plan(&graph, opts)?;
+    if opts.dry {
+        return dry_run(repo, pipeline, &plan, opts, log);
+    }
     verify_data_sources(repo, pipeline, &plan, log)?;
     let lock_path = pipeline.dir.join("dvc.lock");
     let shared = Shared {
@@ -622,7 +736,8 @@ pub fn repro(
             let locked = st.lock.stage(&s.name).cloned();
             drop(st);
             let outcome = (|| -> Result<Option<LockStage>, PipelineError> {
-                let changed = !stage_status(repo, &pipeline.dir, s, locked.as_ref())?.is_empty();
+                let reasons = stage_status(repo, &pipeline.dir, s, locked.as_ref())?;
+                let changed = if opts.allow_missing { changed_allowing_missing(&reasons) } else { !reasons.is_empty() };
                 if s.frozen || (!changed && !opts.force) {
                     return Ok(None);
                 }

@@ -349,4 +349,22 @@ mod tests {
         assert_eq!(python_round(0.028_599_999_999_999_96, 5), 0.0286);
         assert_eq!(python_round(2.675, 2), 2.67);
     }
+
+    #[test]
+    fn toml_params_keep_types_and_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("params.toml");
+        std::fs::write(&f, "title = \"x\"\n[train]\nlr = 1.0\nepochs = 10\nbig = 1e20\nflag = true\n[train.sub]\nz = 0.5\nb = 2\n[[items]]\nn = 1\n").unwrap();
+        let v = crate::load_params_file(&f).unwrap();
+        assert_eq!(
+            v.python_repr(),
+            "{'title': 'x', 'train': {'lr': 1.0, 'epochs': 10, 'big': 1e+20, 'flag': True, 'sub': {'z': 0.5, 'b': 2}}, 'items': [{'n': 1}]}"
+        );
+        std::fs::write(&f, "[a]\nd = 1979-05-27\n").unwrap();
+        let e = crate::load_params_file(&f).unwrap_err().to_string();
+        assert!(e.contains("params.toml") && e.contains("'date'") && e.contains("a.d"), "{e}");
+        let py = dir.path().join("params.py");
+        std::fs::write(&py, "LR = 1\n").unwrap();
+        assert!(crate::load_params_file(&py).unwrap_err().to_string().contains("params.py"));
+    }
 }

@@ -228,6 +228,18 @@ pub struct ReproArgs {
     /// Stages to run at once where the graph allows.
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
+    /// The targets and every stage that depends on them (not the stages they depend on).
+    #[arg(long, conflicts_with_all = ["single_item", "pipeline"])]
+    downstream: bool,
+    /// The whole pipeline each target belongs to.
+    #[arg(short, long, conflicts_with = "single_item")]
+    pipeline: bool,
+    /// Print the commands that would run; run nothing, write nothing.
+    #[arg(long)]
+    dry: bool,
+    /// Skip stages whose only changes are missing data (outputs not in the workspace or cache).
+    #[arg(long)]
+    allow_missing: bool,
 }
 
 /// Metrics of the pipeline (as `dvc metrics`).
@@ -393,6 +405,10 @@ pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
         force: args.force,
         single_item: args.single_item,
         jobs: usize::from(args.jobs),
+        downstream: args.downstream,
+        pipeline: args.pipeline,
+        dry: args.dry,
+        allow_missing: args.allow_missing,
     };
     let mut log: Box<dyn Write + Send> =
         if out.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };

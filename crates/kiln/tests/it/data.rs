@@ -357,15 +357,21 @@ fn bad_pipelines_are_refused_and_a_failed_stage_keeps_its_lock() {
     assert_eq!(code, 1);
     assert!(err.contains("failed to reproduce 'train'") && err.contains("exited with 3"), "{err}");
     assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), lock);
+    std::fs::write(p.join("p.py"), "LR = 1\n").unwrap();
     for (yaml, want) in [
         (
             "stages:\n  a:\n    cmd: x\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: y\n    deps: [a.txt]\n    outs: [b.txt]\n",
             "cycle",
         ),
         ("stages:\n  a:\n    cmd: x\n    outs: [data]\n  b:\n    cmd: y\n    outs: [data/x]\n", "overlapping outputs"),
-        ("stages:\n  a:\n    cmd: x ${missing.key}\n", "stages.a.cmd"),
-        ("stages:\n  a:\n    cmd: [x\n", "dvc.yaml"),
-        ("stages:\n  a:\n    command: x\n", "stages.a.command"),
+        ("stages:\n  a:\n    cmd: x ${missing.key}\n", "dvc.yaml:3, key `stages.a.cmd`: Could not find 'missing.key'"),
+        ("stages:\n  a:\n    cmd: [x\n", "line 3 column 10"),
+        ("stages:\n  a:\n    command: x\n", "dvc.yaml:3, key `stages.a.command`"),
+        (
+            "vars:\n  - lr: 1\nstages:\n  a:\n    vars:\n      - lr: 2\n    cmd: x\n",
+            "dvc.yaml:5, key `stages.a.vars`: cannot redefine 'lr' from 'a.vars[0]' as it already exists in 'vars[0]'",
+        ),
+        ("stages:\n  a:\n    cmd: x\n    params:\n    - p.py:\n", "p.py"),
     ] {
         std::fs::write(p.join("dvc.yaml"), yaml).unwrap();
         let (code, _, err) = kiln_in(p, &["repro"]);

@@ -6,6 +6,7 @@
 mod common;
 mod data;
 mod experiments;
+mod pipeline_features;
 mod plots;
 mod predict;
 mod registry;
