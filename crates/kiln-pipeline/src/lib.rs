@@ -12,6 +12,7 @@ pub mod git;
 pub mod lock;
 pub mod metrics;
 pub mod plots;
+pub mod pyparams;
 pub mod repro;
 pub mod value;
 

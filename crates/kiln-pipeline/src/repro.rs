@@ -137,10 +137,10 @@ impl<'p> Graph<'p> {
 pub fn load_params_file(path: &Path) -> Result<Value, PipelineError> {
     let invalid = |message: String| PipelineError::Invalid { file: path.to_owned(), key: String::new(), message };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext == "py" {
-        return Err(invalid("Python params files are not supported by kiln; use YAML, JSON or TOML".into()));
-    }
     let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_owned(), source })?;
+    if ext == "py" {
+        return crate::pyparams::parse(&text).map_err(|m| invalid(format!("Python file structure is corrupted: {m}")));
+    }
     if ext == "toml" {
         let v: Value = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         if let Some(key) = toml_datetime(&v, "") {
@@ -149,7 +149,7 @@ pub fn load_params_file(path: &Path) -> Result<Value, PipelineError> {
         return Ok(v);
     }
     if !matches!(ext, "yaml" | "yml" | "json") {
-        return Err(invalid(format!("unsupported params file type `.{ext}` (YAML, JSON or TOML)")));
+        return Err(invalid(format!("unsupported params file type `.{ext}` (YAML, JSON, TOML or Python)")));
     }
     crate::value::from_yaml(&text).map_err(|e| invalid(e.to_string()))
 }

@@ -357,7 +357,7 @@ fn bad_pipelines_are_refused_and_a_failed_stage_keeps_its_lock() {
     assert_eq!(code, 1);
     assert!(err.contains("failed to reproduce 'train'") && err.contains("exited with 3"), "{err}");
     assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), lock);
-    std::fs::write(p.join("p.py"), "LR = 1\n").unwrap();
+    std::fs::write(p.join("p.py"), "LR = [1,\n").unwrap();
     for (yaml, want) in [
         (
             "stages:\n  a:\n    cmd: x\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: y\n    deps: [a.txt]\n    outs: [b.txt]\n",
@@ -371,7 +371,7 @@ fn bad_pipelines_are_refused_and_a_failed_stage_keeps_its_lock() {
             "vars:\n  - lr: 1\nstages:\n  a:\n    vars:\n      - lr: 2\n    cmd: x\n",
             "dvc.yaml:5, key `stages.a.vars`: cannot redefine 'lr' from 'a.vars[0]' as it already exists in 'vars[0]'",
         ),
-        ("stages:\n  a:\n    cmd: x\n    params:\n    - p.py:\n", "p.py"),
+        ("stages:\n  a:\n    cmd: x\n    params:\n    - p.py:\n", "p.py: Python file structure is corrupted"),
     ] {
         std::fs::write(p.join("dvc.yaml"), yaml).unwrap();
         let (code, _, err) = kiln_in(p, &["repro"]);

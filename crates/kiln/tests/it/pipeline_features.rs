@@ -190,3 +190,44 @@ fn repro_dry_downstream_and_pipeline_like_dvc() {
     assert!(out.contains("Stage 'd' didn't change, skipping"), "{out}");
     assert!(!p.join("d.txt").exists());
 }
+
+const PARAMS_PY: &str = "import os\nSEED = 42\nLR: float = 1e-3\nWORDS = ['the', 'a']\nPATH = os.path.join('a', 'b')\n\n\nclass Train:\n    epochs = 10\n    opt = {'name': 'adam', 'beta': 0.9}\n\n    def __init__(self):\n        self.dropout = 0.1\n";
+
+/// Python params files as DVC reads them (literals only, classes as sections, `__init__`'s
+/// `self.x`): the same lock bytes, and each tool sees the other's work as up to date.
+#[test]
+fn python_params_lock_like_dvc() {
+    let repo = git_repo();
+    let p = repo.path();
+    assert_eq!(kiln_in(p, &["init"]).0, 0);
+    std::fs::write(p.join("params.py"), PARAMS_PY).unwrap();
+    std::fs::write(
+        p.join("dvc.yaml"),
+        "vars:\n  - params.py\nstages:\n  some:\n    cmd: echo ${Train.epochs} > some.txt\n    params:\n    - params.py:\n      - SEED\n      - Train.epochs\n      - Train.dropout\n    outs: [some.txt]\n  whole:\n    cmd: echo whole > whole.txt\n    params:\n    - params.py:\n    outs: [whole.txt]\n",
+    )
+    .unwrap();
+    let (code, out, err) = kiln_in(p, &["repro"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("some.txt")).unwrap(), "10\n");
+    let ours = std::fs::read_to_string(p.join("dvc.lock")).unwrap();
+    assert!(ours.contains("        SEED: 42\n        Train.dropout: 0.1\n        Train.epochs: 10\n"), "{ours}");
+    assert!(ours.contains("        LR: 0.001\n") && !ours.contains("PATH"), "{ours}");
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let (code, out, err) = dvc(&dvc_bin, p, &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Data and pipelines are up to date."), "dvc disagrees:\n{out}{err}\nlock:\n{ours}");
+    let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-f", "-q"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(p.join("dvc.lock")).unwrap(), ours);
+    std::fs::write(p.join("params.py"), PARAMS_PY.replace("epochs = 10", "epochs = 12")).unwrap();
+    let (_, ours_json, _) = kiln_in(p, &["status", "--json"]);
+    let (_, dvc_json, _) = dvc(&dvc_bin, p, &["status", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ours_json).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&dvc_json).unwrap(),
+        "kiln: {ours_json}\ndvc: {dvc_json}"
+    );
+    let (code, out, err) = dvc(&dvc_bin, p, &["repro", "-q"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(kiln_in(p, &["status"]).1.trim(), "Data and pipelines are up to date.");
+}
