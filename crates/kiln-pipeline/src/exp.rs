@@ -414,7 +414,9 @@ pub fn run_in_workspace(
     let _ = writeln!(log, "Reproducing experiment '{name}'");
     let pipeline = Pipeline::load(&repo.root)?;
     crate::repro(repo, &pipeline, opts, log)?;
-    record(&repo.root, &repo.root, &baseline, &name)?;
+    // The commit holds the whole git work tree (the project may be a subdirectory of it).
+    let top = PathBuf::from(git(&repo.root, &["rev-parse", "--show-toplevel"])?.trim());
+    record(&repo.root, &top, &baseline, &name)?;
     Ok(name)
 }
 
