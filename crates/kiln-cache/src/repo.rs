@@ -56,6 +56,12 @@ pub struct Added {
     pub hash: HashInfo,
 }
 
+/// Whether `dir` is inside a git work tree (a project may be a subdirectory of one, as with
+/// `dvc init --subdir`).
+fn in_git(dir: &Path) -> bool {
+    std::path::absolute(dir).is_ok_and(|d| d.ancestors().any(|d| d.join(".git").exists()))
+}
+
 /// Minimal INI reading for `.dvc/config`: `[section]` then `key = value`. DVC's sections look
 /// like `[core]`, `[cache]`, `['remote "name"']`.
 #[must_use]
@@ -90,7 +96,7 @@ impl Repo {
         if dvc.exists() {
             return Err(CacheError::AlreadyInitialized(dir.to_owned()));
         }
-        let scm = dir.join(".git").exists();
+        let scm = in_git(dir);
         std::fs::create_dir_all(&dvc).map_err(|source| CacheError::Io { path: dvc.clone(), source })?;
         write_atomic(&dvc.join("config"), if scm { b"" } else { b"[core]\n    no_scm = True\n" })?;
         write_atomic(&dvc.join(".gitignore"), DVC_GITIGNORE.as_bytes())?;
@@ -133,7 +139,7 @@ impl Repo {
             cache: Cache { root: cache_dir },
             link,
             state: State::load(&root.join(".dvc").join("tmp").join("kiln-state.json")),
-            scm: !no_scm && root.join(".git").exists(),
+            scm: !no_scm && in_git(root),
         })
     }
 

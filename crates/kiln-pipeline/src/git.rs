@@ -83,9 +83,11 @@ pub fn export(repo_root: &Path, rev: &str, dest: &Path) -> Result<PathBuf, Pipel
     let index =
         tempfile::NamedTempFile::new().map_err(|source| PipelineError::Io { path: std::env::temp_dir(), source })?;
     let env = [("GIT_INDEX_FILE", index.path())];
-    git_env(repo_root, &["read-tree", &commit], &env)?;
+    // From the top: run in a subdirectory, checkout-index --all writes only that subdirectory.
+    let top = PathBuf::from(git(repo_root, &["rev-parse", "--show-toplevel"])?.trim());
+    git_env(&top, &["read-tree", &commit], &env)?;
     let prefix_arg = format!("{}/", dest.display());
-    git_env(repo_root, &["checkout-index", "--all", "--prefix", &prefix_arg], &env)?;
+    git_env(&top, &["checkout-index", "--all", "--prefix", &prefix_arg], &env)?;
     Ok(if prefix.is_empty() { dest.to_owned() } else { dest.join(prefix.trim_end_matches('/')) })
 }
 

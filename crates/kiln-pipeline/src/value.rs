@@ -365,6 +365,8 @@ mod tests {
         assert!(e.contains("params.toml") && e.contains("'date'") && e.contains("a.d"), "{e}");
         let py = dir.path().join("params.py");
         std::fs::write(&py, "LR = 1\n").unwrap();
+        assert_eq!(crate::load_params_file(&py).unwrap(), Value::Map(vec![("LR".into(), Value::Int(1))]));
+        std::fs::write(&py, "LR = (1,\n").unwrap();
         assert!(crate::load_params_file(&py).unwrap_err().to_string().contains("params.py"));
     }
 }

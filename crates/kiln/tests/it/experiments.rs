@@ -314,3 +314,43 @@ fn walkdir(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A project in a subdirectory of its git repository (`dvc init --subdir`): outputs are
+/// git-ignored, and an experiment's commit holds the whole repository with the project's
+/// changes under its directory.
+#[test]
+fn experiments_of_a_project_in_a_subdirectory() {
+    let repo = git_repo();
+    let top = repo.path();
+    git(top, &["config", "user.email", "kiln@example.com"]);
+    git(top, &["config", "user.name", "kiln"]);
+    std::fs::write(top.join("README"), "top\n").unwrap();
+    let p = top.join("proj");
+    std::fs::create_dir(&p).unwrap();
+    ok(&p, &["init"]);
+    assert!(!std::fs::read_to_string(p.join(".dvc/config")).unwrap().contains("no_scm"));
+    std::fs::write(p.join("params.yaml"), "a:\n  b: 1\n").unwrap();
+    std::fs::write(
+        p.join("dvc.yaml"),
+        "stages:\n  s:\n    cmd: echo ${a.b} > out.txt\n    params: [a.b]\n    outs: [out.txt]\n",
+    )
+    .unwrap();
+    ok(&p, &["repro"]);
+    assert_eq!(std::fs::read_to_string(p.join(".gitignore")).unwrap(), "/out.txt\n");
+    git(top, &["add", "-A"]);
+    git(top, &["commit", "-qm", "base"]);
+    ok(&p, &["exp", "run", "-S", "a.b=2", "-n", "two"]);
+    ok(&p, &["exp", "run", "-S", "a.b=3", "--queue", "-n", "three"]);
+    ok(&p, &["exp", "run", "--run-all"]);
+    for (name, value) in [("two", "2"), ("three", "3")] {
+        let r = git(top, &["for-each-ref", "--format=%(refname)", &format!("refs/exps/*/*/{name}")]);
+        let files = git(top, &["ls-tree", "-r", "--full-tree", "--name-only", r.trim()]);
+        assert!(files.lines().any(|f| f == "README") && files.lines().any(|f| f == "proj/dvc.lock"), "{files}");
+        assert!(!files.contains("out.txt\n") || files.contains("proj/.gitignore"), "{files}");
+        assert!(!files.lines().any(|f| f == "proj/out.txt"), "a cached output is not committed: {files}");
+        let params = git(top, &["show", &format!("{}:proj/params.yaml", r.trim())]);
+        assert_eq!(params, format!("a:\n  b: {value}\n"));
+    }
+    let shown = ok(&p, &["exp", "show", "--md"]);
+    assert!(shown.contains("[two]") && shown.contains("[three]"), "{shown}");
+}
