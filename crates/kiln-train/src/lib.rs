@@ -4,11 +4,13 @@
 //! - [`prep`]: fitting the preprocessing steps on training rows only.
 //! - [`estimators`]: hyper-parameters and `fit` for each estimator ([`estimators::ModelKind`]).
 //! - [`select`]: stratified train/test split and k-fold indices.
+//! - [`csvprep`]: `kiln csv clean|split`, pipeline stages that copy CSV rows (the split is [`select`]'s).
 //! - [`train`]: the whole run: split, grid search, refit, evaluate, write ([`train::train`]).
 //! - [`metrics`] and [`plots`]: scikit-learn-compatible metrics and PNG plots.
 //! - [`charts`]: general line, point, heat-map and bar charts for pipeline plots (`kiln plots show`).
 pub mod charts;
 pub mod config;
+pub mod csvprep;
 pub mod estimators;
 pub mod metrics;
 pub mod plots;
