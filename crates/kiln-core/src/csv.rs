@@ -52,6 +52,38 @@ fn map_err(path: &Path, e: &csv::Error) -> CsvError {
     }
 }
 
+/// Reads a whole CSV file as raw records: the header and every row, fields exactly as written
+/// (for tools that copy rows, such as `kiln csv clean|split`, and must not reinterpret them).
+///
+/// # Errors
+/// The file cannot be opened, is not UTF-8 or has ragged rows; the error names the line.
+pub fn read_records(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), CsvError> {
+    let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_owned(), source })?;
+    let mut r = csv::ReaderBuilder::new().from_reader(std::io::BufReader::new(file));
+    let header = r.headers().map_err(|e| map_err(path, &e))?.clone();
+    let rows = r.records().collect::<Result<Vec<_>, _>>().map_err(|e| map_err(path, &e))?;
+    Ok((header, rows))
+}
+
+/// Writes a header and rows to `path` atomically (minimal quoting, as the csv crate writes).
+///
+/// # Errors
+/// The file or its directory cannot be written.
+pub fn write_records<'a>(
+    path: &Path,
+    header: &csv::StringRecord,
+    rows: impl IntoIterator<Item = &'a csv::StringRecord>,
+) -> Result<(), crate::fs::WriteError> {
+    crate::fs::write_atomic_with(path, |out| {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(header)?;
+        for r in rows {
+            w.write_record(r)?;
+        }
+        w.flush()
+    })
+}
+
 /// Reads a whole CSV file into a table of text columns (empty fields are missing).
 ///
 /// # Errors

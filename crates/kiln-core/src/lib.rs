@@ -6,13 +6,15 @@
 //! - [`csv`]: reading a CSV file with a header into a [`Table`], whole or in chunks
 //!   ([`csv::CsvChunks`]) so batch scoring can stream a file larger than memory. Errors name the
 //!   file, the line and the column.
+//! - [`fs`]: writing a file atomically (temp file and rename), for every output kiln writes.
 //! - [`rng::Rng`]: the seeded random stream behind splits, shuffles and bootstraps.
 //! - [`uri`]: model and artifact URIs ([`uri::ModelUri`]: `runs:/`, `models:/`,
 //!   `mlflow-artifacts:/`, `file://`, `s3://`, plain paths), parsed once for every command.
 //!
-//! Keep this crate small: ids, URIs and the table type, nothing that belongs to one concern.
+//! Keep this crate small: ids, URIs, the table type and file plumbing, nothing that belongs to one concern.
 
 pub mod csv;
+pub mod fs;
 pub mod rng;
 pub mod table;
 pub mod uri;

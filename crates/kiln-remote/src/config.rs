@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::RemoteError;
+use crate::{RemoteError, normalize};
 
 /// Options DVC accepts on every remote.
 const COMMON_KEYS: &[&str] = &["url", "jobs", "verify", "checksum_jobs"];
@@ -104,21 +104,6 @@ fn expand_home(p: &str) -> PathBuf {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
         _ => PathBuf::from(p),
     }
-}
-
-/// `a/b/../c` as `a/c`, without touching the filesystem (the remote may not exist yet).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Which file an edit goes to.

@@ -12,7 +12,7 @@
 //!   rest), and every object is checked against its md5 on the way: a corrupt local object is
 //!   not pushed, a corrupt download never enters the cache.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub mod config;
 pub mod outputs;
@@ -104,6 +104,22 @@ pub fn object_key(md5: &str) -> Result<String, kiln_cache::CacheError> {
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     (4 * cores).clamp(4, 32)
+}
+
+/// `a/./b/../c` as `a/c`, without touching the filesystem: a remote's directory may not exist
+/// yet, and lock paths may be written relative to a `wdir`.
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use kiln_cache::Repo;
 use kiln_cache::dvcfile::DvcFile;
 use kiln_cache::hash::HashInfo;
 
-use crate::RemoteError;
+use crate::{RemoteError, normalize};
 
 /// One cached output with its recorded hash.
 #[derive(Debug, Clone)]
@@ -36,21 +36,6 @@ pub enum Owner {
 fn rel_name(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
-}
-
-/// `a/./b/../c` as `a/c` (lock paths may be written relative to a `wdir`).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Every cached output of the workspace with a hash: `.dvc` files first, then `dvc.lock`'s

@@ -12,8 +12,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::plots::{
     AXIS_DESC_SIZE, BAR_BLUE, CategoryAxis, DrawError, GREY, InputProblem, LABEL_SIZE, MAX_SCATTER_POINTS, PlotError,
-    Root, SIZE, TITLE_SIZE, blues, bounds, centered, draw_rotated_labels, font, input_error, label_width, padded_range,
-    render, short_number, truncate_label, x_category_labels,
+    Root, SIZE, TITLE_SIZE, XCategoryLabels, blues, bounds, centered, draw_rotated_labels, font, input_error,
+    label_width, padded_range, render, short_number, truncate_label, x_category_labels,
 };
 
 /// matplotlib's "tab10", the series colours.
@@ -194,18 +194,55 @@ pub fn heatmap_png(
     let col_names: Vec<String> = columns.iter().map(|s| truncate_label(s, 24)).collect();
     let row_names: Vec<String> = rows.iter().map(|s| truncate_label(s, 24)).collect();
     let max = cells.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
-    let max = if max > 0.0 { max } else { 1.0 };
     let y_label_area = label_width(&row_names).clamp(60, 260) + 30;
     let plot_w = SIZE.0.saturating_sub(y_label_area + 40);
     let x_labels = x_category_labels(&col_names, plot_w);
-    let x_area = x_labels.area.min(260);
+    let cell_px = (plot_w / nc.max(nr) as u32).max(1);
+    let layout = HeatLayout {
+        size: SIZE,
+        y_label_area,
+        x_labels: XCategoryLabels { area: x_labels.area.min(260), ..x_labels },
+        text_size: (cell_px / 4).clamp(10, 26),
+    };
     let title = truncate_label(labels.title, 60);
-    render(path, SIZE, |root: &Root<'_>| {
+    let text = |v: f64| if fraction { format!("{v:.2}") } else { short_number(v) };
+    draw_heatmap(path, Labels { title: &title, ..labels }, &col_names, &row_names, cells, max, &text, &layout)?;
+    Ok(SIZE)
+}
+
+/// Where a heat map's parts go: its callers size the canvas differently (a confusion matrix grows
+/// with its class names, a pipeline heat map has a fixed canvas), the drawing is the same.
+pub(crate) struct HeatLayout {
+    pub(crate) size: (u32, u32),
+    pub(crate) y_label_area: u32,
+    pub(crate) x_labels: XCategoryLabels,
+    /// Cell text size, chosen from the cell size so it shrinks with the cell but stays readable.
+    pub(crate) text_size: u32,
+}
+
+/// Draws `cells[row][column]` as blue cells with `text(value)` in each: `col_names` left to
+/// right, `row_names` top to bottom; `max` (when positive) is the darkest colour. The names must
+/// match the matrix (callers check).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn draw_heatmap(
+    path: &Path,
+    labels: Labels<'_>,
+    col_names: &[String],
+    row_names: &[String],
+    cells: &[Vec<f64>],
+    max: f64,
+    text: &dyn Fn(f64) -> String,
+    layout: &HeatLayout,
+) -> Result<(), PlotError> {
+    let (nc, nr) = (col_names.len(), row_names.len());
+    let max = if max > 0.0 { max } else { 1.0 };
+    let x_labels = &layout.x_labels;
+    render(path, layout.size, |root: &Root<'_>| {
         let mut chart = ChartBuilder::on(root)
-            .caption(title.as_str(), font(TITLE_SIZE))
+            .caption(labels.title, font(TITLE_SIZE))
             .margin(20)
-            .x_label_area_size(x_area)
-            .y_label_area_size(y_label_area)
+            .x_label_area_size(x_labels.area)
+            .y_label_area_size(layout.y_label_area)
             .build_cartesian_2d(CategoryAxis::new(nc), CategoryAxis::new(nr))?;
         // Row `i` is drawn at y = nr - 1 - i, so the first row is on top.
         let x_label = |v: &f64| match col_names.get(v.floor() as usize) {
@@ -228,10 +265,8 @@ pub fn heatmap_png(
             .draw()?;
         if x_labels.rotated {
             let ticks = (0..nc).map(|i| chart.backend_coord(&(i as f64 + 0.5, 0.0)));
-            draw_rotated_labels(root, &col_names, ticks)?;
+            draw_rotated_labels(root, col_names, ticks)?;
         }
-        let cell_px = (plot_w / nc.max(nr) as u32).max(1);
-        let text_size = (cell_px / 4).clamp(10, 26);
         for (i, row) in cells.iter().enumerate() {
             let y0 = (nr - 1 - i) as f64;
             for (j, &v) in row.iter().enumerate() {
@@ -241,15 +276,16 @@ pub fn heatmap_png(
                     [(x0, y0), (x0 + 1.0, y0 + 1.0)],
                     blues(t).filled(),
                 )))?;
-                let text = if fraction { format!("{v:.2}") } else { short_number(v) };
+                // Dark cells get white text so the value stays legible.
                 let text_color = if t > 0.5 { WHITE } else { BLACK };
                 chart.draw_series(std::iter::once(Text::new(
-                    text,
+                    text(v),
                     (x0 + 0.5, y0 + 0.5),
-                    centered(text_size, &text_color),
+                    centered(layout.text_size, &text_color),
                 )))?;
             }
         }
+        // Thin borders make neighbouring pale cells distinguishable.
         chart.draw_series((0..nr).flat_map(|i| {
             (0..nc).map(move |j| {
                 let (x, y) = (j as f64, i as f64);
@@ -257,8 +293,7 @@ pub fn heatmap_png(
             })
         }))?;
         Ok(())
-    })?;
-    Ok(SIZE)
+    })
 }
 
 /// Horizontal bars, the first on top, each labelled with its name on the y axis and its value

@@ -4,12 +4,17 @@
 //! - [`prep`]: fitting the preprocessing steps on training rows only.
 //! - [`estimators`]: hyper-parameters and `fit` for each estimator ([`estimators::ModelKind`]).
 //! - [`select`]: stratified train/test split and k-fold indices.
+//! - [`csvprep`]: `kiln csv clean|split`, pipeline stages that copy CSV rows (the split is [`select`]'s).
 //! - [`train`]: the whole run: split, grid search, refit, evaluate, write ([`train::train`]).
+//! - [`evaluate`]: scoring predictions against labels (report, `metrics.json`, confusion and ROC
+//!   plots), for `kiln train`'s test rows and for `kiln evaluate`.
 //! - [`metrics`] and [`plots`]: scikit-learn-compatible metrics and PNG plots.
 //! - [`charts`]: general line, point, heat-map and bar charts for pipeline plots (`kiln plots show`).
 pub mod charts;
 pub mod config;
+pub mod csvprep;
 pub mod estimators;
+pub mod evaluate;
 pub mod metrics;
 pub mod plots;
 pub mod prep;
@@ -71,4 +76,20 @@ pub enum TrainError {
     Serialize(String),
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+impl From<kiln_core::fs::WriteError> for TrainError {
+    fn from(e: kiln_core::fs::WriteError) -> Self {
+        Self::Write { path: e.path, source: e.source }
+    }
+}
+
+impl From<evaluate::ScoreError> for TrainError {
+    fn from(e: evaluate::ScoreError) -> Self {
+        match e {
+            evaluate::ScoreError::Mismatch => Self::Internal("prediction and target kinds differ"),
+            evaluate::ScoreError::Metrics(e) => Self::Metrics(e),
+            evaluate::ScoreError::Plot(e) => Self::Plot(e),
+        }
+    }
 }

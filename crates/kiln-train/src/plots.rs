@@ -22,6 +22,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform, register_font};
 
+use crate::charts::{HeatLayout, Labels, draw_heatmap};
+
 /// DejaVu Sans Book 2.37; licence in `assets/LICENSE-DejaVu.txt`.
 static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// The family name plotters resolves for `FontFamily::SansSerif` and `("sans-serif", size)`.
@@ -224,6 +226,7 @@ pub(crate) fn label_width<S: AsRef<str>>(labels: &[S]) -> u32 {
 }
 
 /// How category names are laid out under an x axis.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct XCategoryLabels {
     /// Height of the label area (tick labels plus the axis description).
     pub(crate) area: u32,
@@ -345,73 +348,21 @@ pub fn confusion_matrix_png<S: AsRef<str>>(
         return Err(input_error(path, InputProblem::MatrixShape { n_classes: n }));
     }
     let names: Vec<String> = class_names.iter().map(|s| truncate_label(s.as_ref(), 24)).collect();
+    let cells: Vec<Vec<f64>> = matrix.iter().map(|row| row.iter().map(|&c| c as f64).collect()).collect();
     let max = matrix.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
     // Square-ish cells; the canvas grows by the room the class names need on the left and
     // (when rotated) at the bottom.
     let y_label_area = label_width(&names).clamp(60, 300);
     let x_labels = x_category_labels(&names, 600);
-
-    render(path, (y_label_area + 700, x_labels.area + 640), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Confusion matrix", font(TITLE_SIZE))
-            .margin(20)
-            .x_label_area_size(x_labels.area)
-            .y_label_area_size(y_label_area)
-            .build_cartesian_2d(CategoryAxis::new(n), CategoryAxis::new(n))?;
-        // Rows are drawn top-down, so row `i` sits at y = n - 1 - i.
-        let x_label = |v: &f64| match names.get(v.floor() as usize) {
-            Some(name) if !x_labels.rotated => name.clone(),
-            _ => String::new(),
-        };
-        let y_label = |v: &f64| {
-            let row = n.checked_sub(1 + v.floor() as usize);
-            row.and_then(|r| names.get(r)).cloned().unwrap_or_default()
-        };
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc("Predicted class")
-            .y_desc("True class")
-            .axis_desc_style(font(AXIS_DESC_SIZE))
-            .label_style(font(LABEL_SIZE))
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .draw()?;
-        if x_labels.rotated {
-            let ticks = (0..n).map(|i| chart.backend_coord(&(i as f64 + 0.5, 0.0)));
-            draw_rotated_labels(root, &names, ticks)?;
-        }
-
-        // Cell text shrinks with the cell but stays readable.
-        let cell_px = 600 / n as u32;
-        let text_size = (cell_px / 3).clamp(11, 28);
-        for (i, row) in matrix.iter().enumerate() {
-            let y0 = (n - 1 - i) as f64;
-            for (j, &count) in row.iter().enumerate() {
-                let t = count as f64 / max;
-                let x0 = j as f64;
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(x0, y0), (x0 + 1.0, y0 + 1.0)],
-                    blues(t).filled(),
-                )))?;
-                // Dark cells get white text so the count stays legible.
-                let text_color = if t > 0.5 { WHITE } else { BLACK };
-                chart.draw_series(std::iter::once(Text::new(
-                    count.to_string(),
-                    (x0 + 0.5, y0 + 0.5),
-                    centered(text_size, &text_color),
-                )))?;
-            }
-        }
-        // Thin borders make neighbouring pale cells distinguishable.
-        chart.draw_series((0..n).flat_map(|i| {
-            (0..n).map(move |j| {
-                let (x, y) = (j as f64, i as f64);
-                Rectangle::new([(x, y), (x + 1.0, y + 1.0)], WHITE.stroke_width(1))
-            })
-        }))?;
-        Ok(())
-    })
+    let cell_px = 600 / n as u32;
+    let layout = HeatLayout {
+        size: (y_label_area + 700, x_labels.area + 640),
+        y_label_area,
+        x_labels,
+        text_size: (cell_px / 3).clamp(11, 28),
+    };
+    let labels = Labels { title: "Confusion matrix", x: "Predicted class", y: "True class" };
+    draw_heatmap(path, labels, &names, &names, &cells, max, &|v| format!("{v:.0}"), &layout)
 }
 
 /// ROC curve with the chance diagonal; the AUC is in the title and the legend. Non-finite points

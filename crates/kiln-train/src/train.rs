@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::TrainError;
 use crate::config::Config;
 use crate::estimators::{Hyper, Target};
-use crate::metrics::{self, ClassificationReport, RegressionReport};
+use crate::evaluate::{self, Truth};
 use crate::{plots, prep, select};
 
 /// How `train` reports progress and stamps the bundle.
@@ -218,15 +218,6 @@ fn search(
     Ok(rows)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let err = |source| TrainError::Write { path: path.to_owned(), source };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
-}
-
 fn search_csv(rows: &[SearchRow]) -> String {
     let keys: Vec<&String> = rows.first().map(|r| r.params.values.keys().collect()).unwrap_or_default();
     let k = rows.first().map_or(0, |r| r.fold_scores.len());
@@ -375,47 +366,21 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     if cfg.plots {
         std::fs::create_dir_all(&plot_dir).map_err(|source| TrainError::Write { path: plot_dir.clone(), source })?;
     }
-    let (report, mut metrics_json) = match (&pred, &test_labels) {
-        (Predictions::Classes { index, scores, .. }, Labels::Classes { y, classes }) => {
-            let rep = ClassificationReport::new(y, index, classes)?;
-            let mut j = rep.to_json();
-            let mut text = rep.render();
-            if classes.len() == 2 && y.contains(&0) && y.contains(&1) {
-                let truth: Vec<bool> = y.iter().map(|&c| c == 1).collect();
-                let pos: Vec<f64> = (0..scores.n_rows).map(|i| scores.get(i, 1)).collect();
-                let auc = metrics::roc_auc(&truth, &pos);
-                j["roc_auc"] = json!(auc);
-                let _ = writeln!(text, "\nROC AUC ({}): {auc:.4}", classes[1]);
-                if cfg.plots {
-                    let (fpr, tpr, _) = metrics::roc_curve(&truth, &pos);
-                    let p = plot_dir.join("roc_curve.png");
-                    plots::roc_curve_png(&p, &fpr, &tpr, auc)?;
-                    files.push(p);
-                }
-            }
-            let cm = metrics::confusion_matrix(y, index, classes.len());
-            j["confusion_matrix"] = json!(cm);
-            if cfg.plots {
-                let p = plot_dir.join("confusion_matrix.png");
-                plots::confusion_matrix_png(&p, &cm, classes)?;
-                files.push(p);
-            }
-            (text, j)
-        }
-        (Predictions::Values(p), Labels::Values(y)) => {
-            let rep = RegressionReport::new(y, p)?;
-            if cfg.plots {
-                let path = plot_dir.join("predicted_vs_actual.png");
-                plots::predicted_vs_actual_png(&path, y, p)?;
-                files.push(path);
-                let path = plot_dir.join("residuals.png");
-                plots::residuals_png(&path, y, p)?;
-                files.push(path);
-            }
-            (rep.render(), rep.to_json())
-        }
-        _ => return Err(TrainError::Internal("prediction and target kinds differ")),
+    let truth = match &test_labels {
+        Labels::Classes { y, classes } => Truth::Classes { y, classes },
+        Labels::Values(v) => Truth::Values(v),
     };
+    let scored = evaluate::score(&pred, truth, cfg.plots.then_some(plot_dir.as_path()))?;
+    let (report, mut metrics_json) = (scored.report, scored.metrics);
+    files.extend(scored.files);
+    if let (true, Predictions::Values(p), Labels::Values(y)) = (cfg.plots, &pred, &test_labels) {
+        let path = plot_dir.join("predicted_vs_actual.png");
+        plots::predicted_vs_actual_png(&path, y, p)?;
+        files.push(path);
+        let path = plot_dir.join("residuals.png");
+        plots::residuals_png(&path, y, p)?;
+        files.push(path);
+    }
     if let Some(best_row) = search_rows.iter().find(|r| r.rank == 1) {
         metrics_json["cv"] = json!({ "scoring": cfg.scoring.as_str(), "mean": best_row.mean, "std": best_row.std, "folds": cfg.cv.folds });
     }
@@ -458,17 +423,17 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainOutcome, TrainErr
     let metrics_path = out_dir.join("metrics.json");
     let mut pretty = serde_json::to_vec_pretty(&metrics_json).map_err(|e| TrainError::Serialize(e.to_string()))?;
     pretty.push(b'\n');
-    write_atomic(&metrics_path, &pretty)?;
+    kiln_core::fs::write_atomic(&metrics_path, &pretty)?;
     files.push(metrics_path);
     if !search_rows.is_empty() {
         let p = out_dir.join("cv_results.csv");
-        write_atomic(&p, search_csv(&search_rows).as_bytes())?;
+        kiln_core::fs::write_atomic(&p, search_csv(&search_rows).as_bytes())?;
         files.push(p);
     }
     let params_path = out_dir.join("params.json");
     let params: BTreeMap<&String, &Value> = best.values.iter().collect();
     let params_doc = json!({"model": cfg.model.name(), "params": params});
-    write_atomic(&params_path, format!("{params_doc:#}\n").as_bytes())?;
+    kiln_core::fs::write_atomic(&params_path, format!("{params_doc:#}\n").as_bytes())?;
     files.push(params_path);
 
     Ok(TrainOutcome {

@@ -221,46 +221,48 @@ fn incomplete(summary: &Summary, verb: &str, remote: &Remote) -> anyhow::Error {
     anyhow::anyhow!("failed to {verb} data {dir} remote '{}': {}", remote.name, parts.join(", "))
 }
 
-pub fn push(args: &PushArgs, out: Output) -> anyhow::Result<()> {
-    let (repo, remote, outputs, jobs) = prepare(&args.transfer)?;
-    let pb = bar(out, "push");
-    let summary = kiln_remote::push(&repo, &remote, &outputs, jobs, &pb)
-        .with_context(|| format!("failed to push data to remote '{}' ({})", remote.name, remote.url))?;
+/// A transfer one way, as `kiln_remote::push` and `kiln_remote::fetch` both are.
+type Transfer = fn(
+    &Repo,
+    &Remote,
+    &[kiln_remote::outputs::Output],
+    usize,
+    &dyn Progress,
+) -> Result<Summary, kiln_remote::RemoteError>;
+
+/// `push` and `fetch`: the same steps and report, in the words of each direction.
+fn push_or_fetch(args: &TransferArgs, out: Output, push: bool) -> anyhow::Result<()> {
+    let (verb, dir, what, done, transfer): (&str, &str, &str, &str, Transfer) = if push {
+        ("push", "to", "upload", "pushed", kiln_remote::push)
+    } else {
+        ("fetch", "from", "download", "fetched", kiln_remote::fetch)
+    };
+    let (repo, remote, outputs, jobs) = prepare(args)?;
+    let pb = bar(out, verb);
+    let summary = transfer(&repo, &remote, &outputs, jobs, &pb)
+        .with_context(|| format!("failed to {verb} data {dir} remote '{}' ({})", remote.name, remote.url))?;
     pb.0.finish_and_clear();
-    let bad = report(&summary, "upload")?;
+    let bad = report(&summary, what)?;
     if !out.quiet {
         let mut stdout = std::io::stdout().lock();
         if summary.transferred == 0 && !bad {
             writeln!(stdout, "Everything is up to date.")?;
         } else {
-            writeln!(stdout, "{} pushed", files(summary.transferred))?;
+            writeln!(stdout, "{} {done}", files(summary.transferred))?;
         }
     }
     if bad {
-        return Err(incomplete(&summary, "push", &remote));
+        return Err(incomplete(&summary, verb, &remote));
     }
     Ok(())
 }
 
+pub fn push(args: &PushArgs, out: Output) -> anyhow::Result<()> {
+    push_or_fetch(&args.transfer, out, true)
+}
+
 pub fn fetch(args: &FetchArgs, out: Output) -> anyhow::Result<()> {
-    let (repo, remote, outputs, jobs) = prepare(&args.transfer)?;
-    let pb = bar(out, "fetch");
-    let summary = kiln_remote::fetch(&repo, &remote, &outputs, jobs, &pb)
-        .with_context(|| format!("failed to fetch data from remote '{}' ({})", remote.name, remote.url))?;
-    pb.0.finish_and_clear();
-    let bad = report(&summary, "download")?;
-    if !out.quiet {
-        let mut stdout = std::io::stdout().lock();
-        if summary.transferred == 0 && !bad {
-            writeln!(stdout, "Everything is up to date.")?;
-        } else {
-            writeln!(stdout, "{} fetched", files(summary.transferred))?;
-        }
-    }
-    if bad {
-        return Err(incomplete(&summary, "fetch", &remote));
-    }
-    Ok(())
+    push_or_fetch(&args.transfer, out, false)
 }
 
 pub fn pull(args: &PullArgs, out: Output) -> anyhow::Result<()> {

@@ -140,9 +140,7 @@ pub fn run(args: &TrainArgs, out: Output) -> anyhow::Result<()> {
             write!(stdout, "{}", render_search(&outcome.search, cfg.scoring.as_str()))?;
         }
         writeln!(stdout, "\ntest set:")?;
-    }
-    writeln!(stdout, "{}", outcome.report.trim_end())?;
-    if !out.quiet {
+        writeln!(stdout, "{}", outcome.report.trim_end())?;
         writeln!(stdout, "\nmodel: {}", outcome.model_dir.display())?;
         writeln!(stdout, "metrics, plots and search table: {}", outcome.out_dir.display())?;
     }
