@@ -3,8 +3,6 @@
 //! reads and writes `.dvc` files, and implements `init`, `add`, `status` and `checkout` on them,
 //! so a repository works with kiln and `dvc` alike.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub mod dvcfile;
@@ -55,18 +53,10 @@ pub enum CacheError {
 }
 
 /// Writes `data` to `path` through a temp file in the same directory and a rename, so a killed
-/// process leaves the old file or the new one, never half of one.
+/// process leaves the old file or the new one, never half of one (kiln-core's one writer).
 ///
 /// # Errors
 /// The directory or file cannot be written.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CacheError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |source| CacheError::Io { path: path.to_owned(), source };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new().prefix(".kiln-tmp-").tempfile_in(dir).map_err(io)?;
-    tmp.write_all(data).map_err(io)?;
-    // Temp files are created 0600; the result is an ordinary file (as `umask 022` makes them).
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    kiln_core::fs::write_atomic(path, data).map_err(|e| CacheError::Io { path: e.path, source: e.source })
 }
