@@ -15,6 +15,26 @@ use crate::hash::{DirEntry, hex, md5_file};
 /// Files this large are copied by the kernel while they are hashed (see [`Cache::store_file`]).
 const PARALLEL_COPY_MIN: u64 = 32 << 20;
 
+/// The names of the regular files (or links to them) in `dir`, sorted; empty when it cannot
+/// be read.
+fn object_names(dir: &Path) -> Vec<Vec<u8>> {
+    use rustix::fs::{CWD, Dir, FileType, Mode, OFlags};
+    let Ok(fd) = rustix::fs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return Vec::new();
+    };
+    let Ok(mut d) = Dir::new(fd) else { return Vec::new() };
+    let mut names = Vec::new();
+    while let Some(Ok(e)) = d.read() {
+        // Anything but a regular file is left to the one-by-one check.
+        if e.file_type() == FileType::RegularFile {
+            names.push(e.file_name().to_bytes().to_vec());
+        }
+    }
+    names.sort_unstable();
+    names
+}
+
 /// How a workspace file is made from its cache object (`cache.type` in `.dvc/config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkType {
@@ -89,29 +109,21 @@ impl Cache {
     #[must_use]
     pub fn has_all<'a>(&self, md5s: impl Iterator<Item = &'a str>) -> bool {
         use rayon::prelude::*;
-        let md5s: Vec<&str> = md5s.collect();
+        let mut md5s: Vec<&str> = md5s.collect();
         if md5s.len() < 512 {
             return md5s.par_iter().all(|m| self.find(m).is_some());
         }
+        md5s.sort_unstable();
+        md5s.dedup();
+        let groups: Vec<&[&str]> = md5s.chunk_by(|a, b| a.get(..2) == b.get(..2)).collect();
         let base = self.root.join("files").join("md5");
-        let mut prefixes: Vec<&str> = md5s.iter().filter_map(|m| m.get(..2)).collect();
-        prefixes.sort_unstable();
-        prefixes.dedup();
-        let seen: std::collections::HashSet<String> = prefixes
-            .par_iter()
-            .flat_map_iter(|p| {
-                let dir = base.join(p);
-                let names: Vec<String> = std::fs::read_dir(&dir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file())))
-                    .filter_map(|e| e.file_name().to_str().map(|n| format!("{p}{n}")))
-                    .collect();
-                names
+        groups.par_iter().all(|group| {
+            let Some(prefix) = group[0].get(..2) else { return false };
+            let names = object_names(&base.join(prefix));
+            group.iter().all(|m| {
+                names.binary_search_by(|n| n.as_slice().cmp(&m.as_bytes()[2..])).is_ok() || self.find(m).is_some()
             })
-            .collect();
-        md5s.par_iter().all(|m| seen.contains(*m) || self.find(m).is_some())
+        })
     }
 
     /// A temp file in the object's directory (same filesystem, so the rename is atomic).
