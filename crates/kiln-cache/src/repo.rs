@@ -389,15 +389,22 @@ impl Repo {
         if !path.exists() {
             return Ok(Some(Change::Deleted));
         }
+        // A directory's cache check (its listing, then every object) does not depend on the
+        // workspace walk: both run at once, and the check's answer counts only if unmodified.
+        let mut present = None;
         let same = if legacy && !want.is_dir() {
             hash::md5_dos2unix(path)? == want.md5
+        } else if cached && want.is_dir() {
+            let (now, cache) = rayon::join(|| self.hash(path), || self.in_cache(want));
+            present = Some(cache);
+            now?.md5 == want.md5
         } else {
             self.hash(path)?.md5 == want.md5
         };
         if !same {
             return Ok(Some(Change::Modified));
         }
-        if cached && !self.in_cache(want)? {
+        if cached && !present.unwrap_or_else(|| self.in_cache(want))? {
             return Ok(Some(Change::NotInCache));
         }
         Ok(None)
