@@ -5,27 +5,40 @@
 #   status-10k  `status` of that workspace right after (unchanged)
 #   add-1g      `add` of one 1 GiB file (random bytes)
 #   status-1g   `status` right after
+#   repro-noop  a no-op `repro` of a 50-stage chain (stage i reads stage i-1's output), after
+#               one unmeasured `repro` that ran every stage
+#   repro-par   `repro` of 8 independent stages that each sleep 2 s and write a file: DVC runs
+#               them one after the other; kiln with `--jobs 8` (and, to show where the ratio
+#               comes from, `--jobs 1`, listed as its own row)
 # Prints a table with DVC's and kiln's medians and the ratio DVC/kiln (higher is better for kiln).
 #
-#   bench/pipelines.sh [--reps 3] [--files 10000] [--mib 1024] [--only add-10k,status-10k]
+#   bench/pipelines.sh [--reps 3] [--files 10000] [--mib 1024] [--stages 50]
+#                      [--only add-10k,status-10k,add-1g,status-1g,repro-noop,repro-par]
+#
+# KILN=path measures a given binary instead of building one (the build honours CARGO_TARGET_DIR).
 #
 # DVC comes from the test venv (scripts/python-env.sh installs the pinned version).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-reps=3 files=10000 mib=1024 only=""
+reps=3 files=10000 mib=1024 stages=50 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
     --files) files="$2"; shift 2 ;;
     --mib) mib="$2"; shift 2 ;;
+    --stages) stages="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
-(cd "$root" && cargo build --release -q -p kiln)
-kiln="$root/target/release/kiln"
+if [ -z "${KILN:-}" ]; then
+  (cd "$root" && cargo build --release -q -p kiln)
+  kiln="${CARGO_TARGET_DIR:-$root/target}/release/kiln"
+else
+  kiln="$(cd "$(dirname "$KILN")" && pwd)/$(basename "$KILN")"
+fi
 python="$("$root/scripts/python-env.sh")"
 dvc="$(dirname "$python")/dvc"
 export DVC_NO_ANALYTICS=1 NO_COLOR=1
@@ -44,17 +57,39 @@ for i in range(n):
     with open(os.path.join(d, f"f{i:05d}.txt"), "w") as f:
         f.write(f"{i},{rnd.random()}\n" * rnd.randint(1, 20))
 EOF
-mkdir -p "$work/tpl-big"
-head -c "$((mib * 1024 * 1024))" /dev/urandom > "$work/tpl-big/big.bin"
+if want add-1g || want status-1g; then
+  mkdir -p "$work/tpl-big"
+  head -c "$((mib * 1024 * 1024))" /dev/urandom > "$work/tpl-big/big.bin"
+fi
+# The 50-stage chain: s00 reads in.txt, stage i reads stage i-1's output.
+mkdir -p "$work/tpl-chain"
+echo seed > "$work/tpl-chain/in.txt"
+{
+  echo "stages:"
+  prev=in.txt
+  for i in $(seq 0 $((stages - 1))); do
+    out=$(printf "o%02d.txt" "$i")
+    printf "  s%02d:\n    cmd: cp %s %s && echo %d >> %s\n    deps:\n    - %s\n    outs:\n    - %s\n" \
+      "$i" "$prev" "$out" "$i" "$out" "$prev" "$out"
+    prev=$out
+  done
+} > "$work/tpl-chain/dvc.yaml"
+# 8 independent stages of 2 s each.
+mkdir -p "$work/tpl-par"
+{
+  echo "stages:"
+  for i in $(seq 0 7); do
+    printf "  p%d:\n    cmd: sleep 2 && echo %d > p%d.txt\n    outs:\n    - p%d.txt\n" "$i" "$i" "$i" "$i"
+  done
+} > "$work/tpl-par/dvc.yaml"
 
-now() { date +%s.%N; }
 # time_it NAME TOOL CMD...: runs CMD in the current directory, appends the seconds.
 time_it() {
   local name="$1" tool="$2"; shift 2
   local t0 t1
-  t0=$(now)
+  t0=$EPOCHREALTIME
   "$@" > /dev/null
-  t1=$(now)
+  t1=$EPOCHREALTIME
   echo -e "$name\t$tool\t$(echo "$t1 - $t0" | bc)" >> "$results"
 }
 
@@ -79,6 +114,24 @@ for rep in $(seq 1 "$reps"); do
       (cd "$ws" && time_it add-1g "$tool" "${cmd[@]}" add "${q[@]}" big.bin)
       (cd "$ws" && time_it status-1g "$tool" "${cmd[@]}" status)
     fi
+    if want repro-noop; then
+      ws="$work/ws-chain-$tool"
+      fresh_repo "$ws" "$work/tpl-chain" "$tool"
+      (cd "$ws" && "${cmd[@]}" repro -q > /dev/null && sync)
+      (cd "$ws" && time_it repro-noop "$tool" "${cmd[@]}" repro)
+    fi
+    if want repro-par; then
+      ws="$work/ws-par-$tool"
+      if [ "$tool" = dvc ]; then
+        fresh_repo "$ws" "$work/tpl-par" "$tool"
+        (cd "$ws" && time_it repro-par dvc "$dvc" repro)
+      else
+        fresh_repo "$ws" "$work/tpl-par" "$tool"
+        (cd "$ws" && time_it repro-par kiln "$kiln" repro --jobs 8)
+        fresh_repo "$ws" "$work/tpl-par" "$tool"
+        (cd "$ws" && time_it repro-par-j1 kiln "$kiln" repro --jobs 1)
+      fi
+    fi
   done
   echo "rep $rep of $reps done" >&2
 done
@@ -89,11 +142,14 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 times = {}
 for name, tool, s in rows:
     times.setdefault(name, {}).setdefault(tool, []).append(float(s))
-print("| case | dvc s (median) | kiln s (median) | dvc/kiln |")
+print("| case | dvc s (median) | kiln s (median, min-max) | dvc/kiln |")
 print("|---|---|---|---|")
-for name in ["add-10k", "status-10k", "add-1g", "status-1g"]:
+labels = {"repro-par": "repro-par (kiln --jobs 8)", "repro-par-j1": "repro-par (kiln --jobs 1)"}
+for name in ["add-10k", "status-10k", "add-1g", "status-1g", "repro-noop", "repro-par", "repro-par-j1"]:
     if name not in times:
         continue
-    d, k = statistics.median(times[name]["dvc"]), statistics.median(times[name]["kiln"])
-    print(f"| {name} | {d:.3f} | {k:.3f} | {d / k:.1f}x |")
+    dvc = times[name].get("dvc") or times.get("repro-par", {}).get("dvc")
+    d, k = statistics.median(dvc), statistics.median(times[name]["kiln"])
+    spread = f"{min(times[name]['kiln']):.3f}-{max(times[name]['kiln']):.3f}"
+    print(f"| {labels.get(name, name)} | {d:.3f} | {k:.3f} ({spread}) | {d / k:.1f}x |")
 EOF

@@ -193,6 +193,68 @@ pub fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, CacheError> {
     Ok(out)
 }
 
+/// The files of a directory walk, with their stamps: (relative `/`-separated path, path, stamp).
+pub type StampedFiles = Vec<(String, PathBuf, crate::state::Stamp)>;
+
+/// [`walk_files`] with a `stat` of every file (symlinks followed), stamped against the clock
+/// `now_ns` taken before the walk. Each directory is opened once and its files are stat-ed
+/// relative to it (no path lookup from the root per file); subdirectories are walked in
+/// parallel.
+///
+/// # Errors
+/// A directory or file cannot be read, or a name is not UTF-8.
+pub fn walk_stamped(root: &Path, now_ns: i64) -> Result<StampedFiles, CacheError> {
+    let mut out = walk_stamped_in(root, "", now_ns)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles, CacheError> {
+    use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags};
+    let io = |e: rustix::io::Errno| CacheError::Io { path: dir.to_owned(), source: e.into() };
+    let fd = rustix::fs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io)?;
+    let mut d = Dir::new(fd).map_err(io)?;
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    while let Some(e) = d.read() {
+        let e = e.map_err(io)?;
+        let raw = e.file_name();
+        let bytes = raw.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        let name = std::str::from_utf8(bytes).map_err(|_| {
+            CacheError::NotUtf8(dir.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes)))
+        })?;
+        let rel = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        let is_dir = if e.file_type() == FileType::Directory {
+            true
+        } else {
+            // Files, and symlinks (followed, as DVC) or unknown types: one stat tells.
+            let fdir = d.fd().map_err(io)?;
+            let st = rustix::fs::statat(fdir, raw, AtFlags::empty())
+                .map_err(|e| CacheError::Io { path: dir.join(name), source: e.into() })?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                true
+            } else {
+                files.push((rel.clone(), dir.join(name), crate::state::Stamp::of_stat(&st, now_ns)));
+                false
+            }
+        };
+        if is_dir && name != ".git" && name != ".dvc" {
+            subdirs.push((dir.join(name), rel));
+        }
+    }
+    drop(d);
+    let nested =
+        subdirs.par_iter().map(|(p, rel)| walk_stamped_in(p, rel, now_ns)).collect::<Result<Vec<_>, CacheError>>()?;
+    for n in nested {
+        files.extend(n);
+    }
+    Ok(files)
+}
+
 /// Hashes a directory as DVC does, its files in parallel. `known` answers a file's md5 without
 /// reading it when its stat is unchanged (see [`crate::state::State`]).
 ///
@@ -213,11 +275,33 @@ pub fn hash_dir(root: &Path, known: &(dyn Fn(&Path) -> Option<(String, u64)> + S
             Ok(DirEntry { md5, relpath: rel.clone(), size, fresh })
         })
         .collect::<Result<Vec<_>, CacheError>>()?;
-    let listing = dir_listing_json(&entries);
+    let (info, listing) = dir_info(&entries);
+    Ok(DirHash { info, entries, listing })
+}
+
+/// A directory's [`HashInfo`] and listing from its entries (sorted by `relpath`).
+#[must_use]
+pub fn dir_info(entries: &[DirEntry]) -> (HashInfo, String) {
+    let listing = dir_listing_json(entries);
     let size = entries.iter().map(|e| e.size).sum();
     let info =
         HashInfo { md5: format!("{}.dir", md5_bytes(listing.as_bytes())), size, nfiles: Some(entries.len() as u64) };
-    Ok(DirHash { info, entries, listing })
+    (info, listing)
+}
+
+/// The md5 of every file's relative path and stamp (inode, mtime, size): equal only when no
+/// file was added, removed, renamed or touched.
+#[must_use]
+pub fn stamps_fingerprint(files: &[(String, PathBuf, crate::state::Stamp)]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for (rel, _, s) in files {
+        h.update((rel.len() as u64).to_le_bytes());
+        h.update(rel.as_bytes());
+        h.update(s.ino.to_le_bytes());
+        h.update(s.mtime_ns.to_le_bytes());
+        h.update(s.size.to_le_bytes());
+    }
+    h.finalize().into()
 }
 
 #[cfg(test)]

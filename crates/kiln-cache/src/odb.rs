@@ -12,6 +12,29 @@ use md5::{Digest, Md5};
 use crate::CacheError;
 use crate::hash::{DirEntry, hex, md5_file};
 
+/// Files this large are copied by the kernel while they are hashed (see [`Cache::store_file`]).
+const PARALLEL_COPY_MIN: u64 = 32 << 20;
+
+/// The names of the regular files (or links to them) in `dir`, sorted; empty when it cannot
+/// be read.
+fn object_names(dir: &Path) -> Vec<Vec<u8>> {
+    use rustix::fs::{CWD, Dir, FileType, Mode, OFlags};
+    let Ok(fd) = rustix::fs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return Vec::new();
+    };
+    let Ok(mut d) = Dir::new(fd) else { return Vec::new() };
+    let mut names = Vec::new();
+    while let Some(Ok(e)) = d.read() {
+        // Anything but a regular file is left to the one-by-one check.
+        if e.file_type() == FileType::RegularFile {
+            names.push(e.file_name().to_bytes().to_vec());
+        }
+    }
+    names.sort_unstable();
+    names
+}
+
 /// How a workspace file is made from its cache object (`cache.type` in `.dvc/config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkType {
@@ -80,6 +103,29 @@ impl Cache {
             .find(|p| p.is_file())
     }
 
+    /// Whether the cache holds every object of `md5s`. Many objects are looked up by listing
+    /// the `files/md5/<2>` directories they fall in (one `getdents` walk each, in parallel)
+    /// instead of a `stat` per object; anything not seen there is looked for one by one.
+    #[must_use]
+    pub fn has_all<'a>(&self, md5s: impl Iterator<Item = &'a str>) -> bool {
+        use rayon::prelude::*;
+        let mut md5s: Vec<&str> = md5s.collect();
+        if md5s.len() < 512 {
+            return md5s.par_iter().all(|m| self.find(m).is_some());
+        }
+        md5s.sort_unstable();
+        md5s.dedup();
+        let groups: Vec<&[&str]> = md5s.chunk_by(|a, b| a.get(..2) == b.get(..2)).collect();
+        let base = self.root.join("files").join("md5");
+        groups.par_iter().all(|group| {
+            let Some(prefix) = group[0].get(..2) else { return false };
+            let names = object_names(&base.join(prefix));
+            group.iter().all(|m| {
+                names.binary_search_by(|n| n.as_slice().cmp(&m.as_bytes()[2..])).is_ok() || self.find(m).is_some()
+            })
+        })
+    }
+
     /// A temp file in the object's directory (same filesystem, so the rename is atomic).
     fn temp_in(&self, dest: &Path) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = dest.parent().unwrap_or(&self.root);
@@ -94,14 +140,52 @@ impl Cache {
         Ok(())
     }
 
-    /// Stores a file, hashing it as it is copied (one read), and returns its md5 and size. An
-    /// object already present is kept (and its copy dropped).
+    /// Stores a file and returns its md5 and size. An object already present is kept (and its
+    /// copy dropped). A large file whose stamp is old enough to trust is copied by the kernel
+    /// (`copy_file_range`: a reflink on filesystems with them, no user-space copy otherwise)
+    /// while this thread hashes it, and its stamp is checked again afterwards: both reads saw
+    /// the same bytes unless the stamp moved, in which case it is stored again in one pass.
+    /// Anything else is hashed as it is copied (one read).
     ///
     /// # Errors
     /// The file cannot be read or the cache written.
     pub fn store_file(&self, src: &Path) -> Result<(String, u64), CacheError> {
         let staging = self.root.join("files").join("md5").join(".incoming");
-        let mut tmp = self.temp_in(&staging.join("x"))?;
+        let tmp = self.temp_in(&staging.join("x"))?;
+        let before = crate::state::Stamp::now(src);
+        let (md5, size, tmp) = match before {
+            Some(b) if b.size >= PARALLEL_COPY_MIN && !b.racy => {
+                let copied = std::thread::scope(|s| {
+                    let copy = s.spawn(|| std::fs::copy(src, tmp.path()));
+                    let hashed = md5_file(src);
+                    (copy.join(), hashed)
+                });
+                let after = crate::state::Stamp::now(src);
+                match copied {
+                    (Ok(Ok(n)), Ok((md5, size))) if n == size && after == before => (md5, size, tmp),
+                    _ => {
+                        drop(tmp);
+                        self.store_one_pass(src, self.temp_in(&staging.join("x"))?)?
+                    }
+                }
+            }
+            _ => self.store_one_pass(src, tmp)?,
+        };
+        let dest = self.object_path(&md5)?;
+        if dest.is_file() {
+            return Ok((md5, size));
+        }
+        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root)).map_err(io(&dest))?;
+        Self::publish(tmp, &dest)?;
+        Ok((md5, size))
+    }
+
+    /// Copies `src` into `tmp`, hashing the bytes on the way.
+    fn store_one_pass(
+        &self,
+        src: &Path,
+        mut tmp: tempfile::NamedTempFile,
+    ) -> Result<(String, u64, tempfile::NamedTempFile), CacheError> {
         let mut f = std::fs::File::open(src).map_err(io(src))?;
         let mut h = Md5::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -116,14 +200,7 @@ impl Cache {
             size += n as u64;
         }
         tmp.flush().map_err(io(src))?;
-        let md5 = hex(&h.finalize());
-        let dest = self.object_path(&md5)?;
-        if dest.is_file() {
-            return Ok((md5, size));
-        }
-        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root)).map_err(io(&dest))?;
-        Self::publish(tmp, &dest)?;
-        Ok((md5, size))
+        Ok((hex(&h.finalize()), size, tmp))
     }
 
     /// Stores a file whose md5 is already known (from the state) unless the cache has it.
@@ -258,5 +335,31 @@ impl Incoming {
         }
         Cache::publish(self.tmp, &self.dest)?;
         Ok(self.dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of storing a file (one pass; kernel copy beside the hash) give the same object.
+    #[test]
+    fn store_file_large_and_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache { root: dir.path().join("cache") };
+        let big = dir.path().join("big");
+        let data: Vec<u8> = (0..(PARALLEL_COPY_MIN + 12_345)).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&big, &data).unwrap();
+        let want = crate::hash::md5_bytes(&data);
+        // Just written: racy, so one pass.
+        assert_eq!(cache.store_file(&big).unwrap(), (want.clone(), data.len() as u64));
+        std::fs::remove_file(cache.object_path(&want).unwrap()).unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        std::fs::File::options().write(true).open(&big).unwrap().set_modified(t).unwrap();
+        assert_eq!(cache.store_file(&big).unwrap(), (want.clone(), data.len() as u64));
+        let obj = cache.verified(&want).unwrap();
+        assert_eq!(std::fs::read(obj).unwrap(), data);
+        assert!(cache.has_all([want.as_str()].into_iter()));
+        assert!(!cache.has_all([crate::hash::md5_bytes(b"x").as_str()].into_iter()));
     }
 }

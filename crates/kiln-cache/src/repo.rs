@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::dvcfile::{DvcFile, Out};
 use crate::hash::{self, HashInfo};
 use crate::odb::{Cache, LinkType};
-use crate::state::State;
+use crate::state::{Stamp, State};
 use crate::{CacheError, write_atomic};
 
 /// What `dvc init` writes into `.dvc/.gitignore`.
@@ -138,7 +138,7 @@ impl Repo {
             root: root.to_owned(),
             cache: Cache { root: cache_dir },
             link,
-            state: State::load(&root.join(".dvc").join("tmp").join("kiln-state.json")),
+            state: State::load(&root.join(".dvc").join("tmp").join("kiln-state.bin")),
             scm: !no_scm && in_git(root),
         })
     }
@@ -206,16 +206,49 @@ impl Repo {
     /// Unreadable data.
     pub fn hash(&self, path: &Path) -> Result<HashInfo, CacheError> {
         let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
-        if meta.is_dir() {
-            let d = hash::hash_dir(path, &|p| self.state.get(p))?;
-            for e in d.entries.iter().filter(|e| e.fresh) {
-                self.state.put(&path.join(&e.relpath), &e.md5);
-            }
-            Ok(d.info)
-        } else {
+        if !meta.is_dir() {
             let (md5, size) = self.file_md5(path)?;
-            Ok(HashInfo { md5, size, nfiles: None })
+            return Ok(HashInfo { md5, size, nfiles: None });
         }
+        // One stat per file; an unchanged directory is answered by its fingerprint alone.
+        let files = hash::walk_stamped(path, crate::state::now_ns())?;
+        let fingerprint = hash::stamps_fingerprint(&files);
+        if let Some(rec) = self.state.dir(path, &fingerprint) {
+            return Ok(HashInfo { md5: rec.md5, size: rec.size, nfiles: Some(rec.nfiles) });
+        }
+        let entries = files
+            .par_iter()
+            .map(|(rel, p, stamp)| {
+                let md5 = match self.state.lookup(p, stamp) {
+                    Some(m) => m,
+                    None => {
+                        let (m, _) = hash::md5_file(p)?;
+                        self.state.record(p, stamp, &m);
+                        m
+                    }
+                };
+                Ok(hash::DirEntry { md5, relpath: rel.clone(), size: stamp.size, fresh: false })
+            })
+            .collect::<Result<Vec<_>, CacheError>>()?;
+        let info = hash::dir_info(&entries).0;
+        self.remember_dir(path, &files, fingerprint, &info);
+        Ok(info)
+    }
+
+    /// Remembers a directory's hash unless one of its files' stamps is racy.
+    fn remember_dir(&self, path: &Path, files: &hash::StampedFiles, fingerprint: [u8; 16], info: &HashInfo) {
+        if files.iter().any(|(_, _, s)| s.racy) {
+            return;
+        }
+        self.state.record_dir(
+            path,
+            crate::state::DirRec {
+                fingerprint,
+                md5: info.md5.clone(),
+                size: info.size,
+                nfiles: info.nfiles.unwrap_or(0),
+            },
+        );
     }
 
     /// Stores `path` in the cache and returns its hash; with a link type other than copy, the
@@ -223,30 +256,34 @@ impl Repo {
     pub fn commit(&self, path: &Path) -> Result<HashInfo, CacheError> {
         let meta = std::fs::metadata(path).map_err(|source| CacheError::Io { path: path.to_owned(), source })?;
         if !meta.is_dir() {
-            let md5 = self.store_one(path)?;
-            return self.hash(path).map(|h| HashInfo { md5, ..h });
+            let stamp = Stamp::of(&meta, crate::state::now_ns());
+            let md5 = self.store_one(path, &stamp)?;
+            return Ok(HashInfo { md5, size: stamp.size, nfiles: None });
         }
-        let files = hash::walk_files(path)?;
+        let files = hash::walk_stamped(path, crate::state::now_ns())?;
         let entries = files
             .par_iter()
-            .map(|(rel, p)| {
-                let md5 = self.store_one(p)?;
-                let size = std::fs::metadata(p).map_err(|source| CacheError::Io { path: p.clone(), source })?.len();
-                Ok(hash::DirEntry { md5, relpath: rel.clone(), size, fresh: false })
+            .map(|(rel, p, stamp)| {
+                let md5 = self.store_one(p, stamp)?;
+                Ok(hash::DirEntry { md5, relpath: rel.clone(), size: stamp.size, fresh: false })
             })
             .collect::<Result<Vec<_>, CacheError>>()?;
-        let listing = hash::dir_listing_json(&entries);
-        let md5 = format!("{}.dir", hash::md5_bytes(listing.as_bytes()));
-        self.cache.store_bytes(&md5, listing.as_bytes())?;
-        Ok(HashInfo { md5, size: entries.iter().map(|e| e.size).sum(), nfiles: Some(entries.len() as u64) })
+        let (info, listing) = hash::dir_info(&entries);
+        self.cache.store_bytes(&info.md5, listing.as_bytes())?;
+        // With links the files are now the cache's objects, with other stamps.
+        if self.link == LinkType::Copy {
+            self.remember_dir(path, &files, hash::stamps_fingerprint(&files), &info);
+        }
+        Ok(info)
     }
 
     /// One file into the cache (skipping the copy when the state knows it and the cache has
-    /// it), linked back per the link type; returns its md5.
-    fn store_one(&self, p: &Path) -> Result<String, CacheError> {
-        let md5 = match self.state.get(p) {
-            Some((md5, _)) if self.cache.find(&md5).is_some() => md5,
-            Some((md5, _)) => {
+    /// it), linked back per the link type; returns its md5. `stamp` is the file's, taken
+    /// before it is read.
+    fn store_one(&self, p: &Path, stamp: &Stamp) -> Result<String, CacheError> {
+        let md5 = match self.state.lookup(p, stamp) {
+            Some(md5) if self.cache.find(&md5).is_some() => md5,
+            Some(md5) => {
                 self.cache.store_known(p, &md5)?;
                 md5
             }
@@ -255,10 +292,15 @@ impl Repo {
                 md5
             }
         };
-        if self.link != LinkType::Copy {
+        if self.link == LinkType::Copy {
+            self.state.record(p, stamp, &md5);
+        } else {
             self.cache.checkout_file(&md5, p, self.link)?;
+            match Stamp::now(p) {
+                Some(now) => self.state.record(p, &now, &md5),
+                None => self.state.forget(p),
+            }
         }
-        self.state.put(p, &md5);
         Ok(md5)
     }
 
@@ -353,15 +395,22 @@ impl Repo {
         if !path.exists() {
             return Ok(Some(Change::Deleted));
         }
+        // A directory's cache check (its listing, then every object) does not depend on the
+        // workspace walk: both run at once, and the check's answer counts only if unmodified.
+        let mut present = None;
         let same = if legacy && !want.is_dir() {
             hash::md5_dos2unix(path)? == want.md5
+        } else if cached && want.is_dir() {
+            let (now, cache) = rayon::join(|| self.hash(path), || self.in_cache(want));
+            present = Some(cache);
+            now?.md5 == want.md5
         } else {
             self.hash(path)?.md5 == want.md5
         };
         if !same {
             return Ok(Some(Change::Modified));
         }
-        if cached && !self.in_cache(want)? {
+        if cached && !present.unwrap_or_else(|| self.in_cache(want))? {
             return Ok(Some(Change::NotInCache));
         }
         Ok(None)
@@ -377,7 +426,8 @@ impl Repo {
         }
         if h.is_dir() {
             // One stat per file: spread over the cores.
-            return Ok(self.cache.listing(&h.md5)?.par_iter().all(|e| self.cache.find(&e.md5).is_some()));
+            let listing = self.cache.listing(&h.md5)?;
+            return Ok(self.cache.has_all(listing.iter().map(|e| e.md5.as_str())));
         }
         Ok(true)
     }
@@ -594,5 +644,46 @@ impl Repo {
             self.state.put(&p, &e.md5);
             Ok::<(), CacheError>(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path, secs: u64) {
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    /// A file rewritten right after `add` (same size, possibly the same mtime tick) is never
+    /// taken for unchanged, and an old unchanged directory is answered from its record.
+    #[test]
+    fn racy_rewrite_is_seen_and_old_dirs_are_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path()).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        std::fs::write(data.join("a.txt"), "aaaa").unwrap();
+        std::fs::write(data.join("sub/b.txt"), "bbbb").unwrap();
+        repo.add(std::slice::from_ref(&data)).unwrap();
+        std::fs::write(data.join("a.txt"), "zzzz").unwrap();
+        let repo = Repo::find(dir.path()).unwrap();
+        let st = repo.status().unwrap();
+        assert_eq!(st.get("data.dvc").map(Vec::as_slice), Some(&[("data".to_owned(), Change::Modified)][..]));
+
+        // Old files: remembered, as a directory too.
+        std::fs::write(data.join("a.txt"), "aaaa").unwrap();
+        age(&data.join("a.txt"), 10);
+        age(&data.join("sub/b.txt"), 10);
+        let repo = Repo::find(dir.path()).unwrap();
+        assert!(repo.status().unwrap().is_empty());
+        let repo = Repo::find(dir.path()).unwrap();
+        let files = hash::walk_stamped(&data, crate::state::now_ns()).unwrap();
+        assert!(repo.state.dir(&data, &hash::stamps_fingerprint(&files)).is_some());
+        // Touching a file (same bytes) only costs a re-hash; new content is seen.
+        std::fs::write(data.join("sub/b.txt"), "cccc").unwrap();
+        age(&data.join("sub/b.txt"), 5);
+        assert_eq!(repo.status().unwrap().len(), 1);
     }
 }

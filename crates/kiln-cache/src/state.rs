@@ -1,70 +1,264 @@
 //! Remembered hashes: a file whose inode, size and modification time are unchanged since it
 //! was hashed is not read again (DVC keeps the same in `.dvc/tmp`; this is kiln's own file,
-//! `.dvc/tmp/kiln-state.json`, which DVC ignores). This is what makes `status` on an unchanged
-//! workspace a matter of `stat` calls.
+//! `.dvc/tmp/kiln-state.bin`, which DVC ignores). A directory is remembered as a whole too:
+//! the md5 of every file's (path, inode, mtime, size) → its `.dir` hash, so an unchanged
+//! directory costs one `stat` walk and no per-file lookup. This is what makes `status` on an
+//! unchanged workspace a matter of `stat` calls.
+//!
+//! **Racy stamps.** A file written within the filesystem's timestamp granularity of the moment
+//! it was stat-ed could change again without its stamp changing (git's "racily clean" entries).
+//! The stamp is therefore taken *before* the file is read, together with the clock, and a stamp
+//! whose mtime is not comfortably older than that clock ([`RACY_NS`]; 2 s where the mtime has no
+//! sub-second part, as on coarse filesystems) is never remembered: such a file is hashed again
+//! next time, by which point its mtime is old enough to trust. A directory is remembered only
+//! when none of its files is racy.
+//!
+//! The file is a small binary format (magic, then the directory records, then the file
+//! records, little-endian); the file records are decoded only when a lookup needs them. An
+//! unreadable or foreign file is an empty state: it is only a cache.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::CacheError;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Entry {
+const MAGIC: &[u8] = b"kiln-state 2\n";
+/// How much older than the clock at `stat` time an mtime must be to be trusted (covers the
+/// kernel's coarse file-time clock, one tick behind the real one).
+pub const RACY_NS: i64 = 100_000_000;
+/// The same for an mtime with no sub-second part (a filesystem with 1–2 s granularity).
+const RACY_COARSE_NS: i64 = 2_100_000_000;
+
+/// A file's identity as `stat` saw it, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub size: u64,
+    /// Too recent to trust (see the module's notes).
+    pub racy: bool,
+}
+
+/// The clock, in nanoseconds since the epoch.
+#[must_use]
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+impl Stamp {
+    /// The stamp of `meta`, taken at clock `now_ns`.
+    #[must_use]
+    pub fn of(meta: &std::fs::Metadata, now_ns: i64) -> Self {
+        let mtime_ns = meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec());
+        let margin = if meta.mtime_nsec() == 0 { RACY_COARSE_NS } else { RACY_NS };
+        Self { ino: meta.ino(), mtime_ns, size: meta.size(), racy: mtime_ns > now_ns.saturating_sub(margin) }
+    }
+
+    /// The stamp of a raw `stat` (for walks that stat relative to a directory's descriptor).
+    #[must_use]
+    #[allow(clippy::unnecessary_cast, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+    pub fn of_stat(st: &rustix::fs::Stat, now_ns: i64) -> Self {
+        let nsec = st.st_mtime_nsec as i64;
+        let mtime_ns = (st.st_mtime as i64).saturating_mul(1_000_000_000).saturating_add(nsec);
+        let margin = if nsec == 0 { RACY_COARSE_NS } else { RACY_NS };
+        Self {
+            ino: st.st_ino as u64,
+            mtime_ns,
+            size: st.st_size as u64,
+            racy: mtime_ns > now_ns.saturating_sub(margin),
+        }
+    }
+
+    /// `stat` of `path` (symlinks followed), `None` when it cannot be stat-ed.
+    #[must_use]
+    pub fn now(path: &Path) -> Option<Self> {
+        let t = now_ns();
+        std::fs::metadata(path).ok().map(|m| Self::of(&m, t))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileRec {
     ino: u64,
-    mtime_ns: i128,
+    mtime_ns: i64,
     size: u64,
-    md5: String,
+    md5: [u8; 16],
+}
+
+/// What is remembered about a directory: the md5 of its files' stamps, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirRec {
+    pub fingerprint: [u8; 16],
+    /// The `.dir` hash (with its suffix).
+    pub md5: String,
+    pub size: u64,
+    pub nfiles: u64,
 }
 
 /// The state file, loaded once per command and saved if it changed.
 #[derive(Debug)]
 pub struct State {
     path: PathBuf,
-    entries: Mutex<HashMap<String, Entry>>,
+    /// The file records' bytes, decoded on first use.
+    raw_files: Mutex<Option<Vec<u8>>>,
+    files: OnceLock<Mutex<HashMap<String, FileRec>>>,
+    dirs: Mutex<HashMap<String, DirRec>>,
     dirty: Mutex<bool>,
 }
 
-fn stamp(meta: &std::fs::Metadata) -> (u64, i128, u64) {
-    (meta.ino(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()), meta.size())
+fn unhex(s: &str) -> Option<[u8; 16]> {
+    let b = s.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        let d = |c: u8| (c as char).to_digit(16);
+        *o = u8::try_from(d(b[2 * i])? * 16 + d(b[2 * i + 1])?).ok()?;
+    }
+    Some(out)
+}
+
+/// A little-endian reader over the state's bytes.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn md5(&mut self) -> Option<[u8; 16]> {
+        self.take(16)?.try_into().ok()
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The directory records, and the rest of the bytes (the file records).
+fn parse_dirs(data: &[u8]) -> Option<(HashMap<String, DirRec>, Vec<u8>)> {
+    let mut r = Reader(data.strip_prefix(MAGIC)?);
+    let n = r.u64()?;
+    let mut dirs = HashMap::new();
+    for _ in 0..n {
+        let key = r.str()?;
+        let fingerprint = r.md5()?;
+        let md5 = format!("{}.dir", crate::hash::hex(&r.md5()?));
+        let size = r.u64()?;
+        let nfiles = r.u64()?;
+        dirs.insert(key, DirRec { fingerprint, md5, size, nfiles });
+    }
+    Some((dirs, r.0.to_vec()))
+}
+
+fn parse_files(data: &[u8]) -> Option<HashMap<String, FileRec>> {
+    let mut r = Reader(data);
+    let n = r.u64()?;
+    let mut files = HashMap::with_capacity(usize::try_from(n).ok()?.min(data.len() / 48));
+    for _ in 0..n {
+        let key = r.str()?;
+        let ino = r.u64()?;
+        let mtime_ns = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let size = r.u64()?;
+        let md5 = r.md5()?;
+        files.insert(key, FileRec { ino, mtime_ns, size, md5 });
+    }
+    Some(files)
 }
 
 impl State {
-    /// Loads `path` (a missing or unreadable file is an empty state: it is only a cache).
+    /// Loads `path` (a missing, unreadable or foreign file is an empty state).
     #[must_use]
     pub fn load(path: &Path) -> Self {
-        let entries = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<(String, Entry)>>(&b).ok())
-            .map(|v| v.into_iter().collect())
-            .unwrap_or_default();
-        Self { path: path.to_owned(), entries: Mutex::new(entries), dirty: Mutex::new(false) }
+        let (dirs, rest) = std::fs::read(path).ok().and_then(|b| parse_dirs(&b)).unwrap_or_default();
+        Self {
+            path: path.to_owned(),
+            raw_files: Mutex::new(Some(rest)),
+            files: OnceLock::new(),
+            dirs: Mutex::new(dirs),
+            dirty: Mutex::new(false),
+        }
+    }
+
+    fn files(&self) -> &Mutex<HashMap<String, FileRec>> {
+        self.files.get_or_init(|| {
+            let raw = self.raw_files.lock().ok().and_then(|mut r| r.take()).unwrap_or_default();
+            Mutex::new(parse_files(&raw).unwrap_or_default())
+        })
+    }
+
+    fn mark_dirty(&self) {
+        if let Ok(mut d) = self.dirty.lock() {
+            *d = true;
+        }
+    }
+
+    /// The md5 remembered for `path` if `stamp` (taken now) matches the remembered one.
+    #[must_use]
+    pub fn lookup(&self, path: &Path, stamp: &Stamp) -> Option<String> {
+        let files = self.files().lock().ok()?;
+        let e = files.get(path.to_str()?)?;
+        (e.ino == stamp.ino && e.mtime_ns == stamp.mtime_ns && e.size == stamp.size).then(|| crate::hash::hex(&e.md5))
+    }
+
+    /// Remembers `md5` for `path` with the stamp taken *before* it was read; a racy stamp is
+    /// not remembered (and forgets what was).
+    pub fn record(&self, path: &Path, stamp: &Stamp, md5: &str) {
+        let (Some(key), Some(md5)) = (path.to_str(), unhex(md5)) else { return };
+        let Ok(mut files) = self.files().lock() else { return };
+        if stamp.racy {
+            if files.remove(key).is_some() {
+                self.mark_dirty();
+            }
+            return;
+        }
+        let e = FileRec { ino: stamp.ino, mtime_ns: stamp.mtime_ns, size: stamp.size, md5 };
+        if files.get(key) != Some(&e) {
+            files.insert(key.to_owned(), e);
+            self.mark_dirty();
+        }
     }
 
     /// The md5 and size remembered for `path`, if its stat still matches.
     #[must_use]
     pub fn get(&self, path: &Path) -> Option<(String, u64)> {
-        let meta = std::fs::metadata(path).ok()?;
-        let (ino, mtime_ns, size) = stamp(&meta);
-        let entries = self.entries.lock().ok()?;
-        let e = entries.get(path.to_str()?)?;
-        (e.ino == ino && e.mtime_ns == mtime_ns && e.size == size).then(|| (e.md5.clone(), e.size))
+        let stamp = Stamp::now(path)?;
+        self.lookup(path, &stamp).map(|m| (m, stamp.size))
     }
 
-    /// Remembers `md5` for `path` as it is now.
+    /// Remembers `md5` for `path` as it is now (a file kiln just wrote: usually racy, so this
+    /// mostly forgets the old record).
     pub fn put(&self, path: &Path, md5: &str) {
-        let Ok(meta) = std::fs::metadata(path) else { return };
-        let (ino, mtime_ns, size) = stamp(&meta);
-        let e = Entry { ino, mtime_ns, size, md5: md5.to_owned() };
+        match Stamp::now(path) {
+            Some(stamp) => self.record(path, &stamp, md5),
+            None => self.forget(path),
+        }
+    }
+
+    /// Forgets `path` (its content is being replaced).
+    pub fn forget(&self, path: &Path) {
         let Some(key) = path.to_str() else { return };
-        if let Ok(mut entries) = self.entries.lock()
-            && entries.get(key) != Some(&e)
+        if let Ok(mut files) = self.files().lock()
+            && files.remove(key).is_some()
         {
-            entries.insert(key.to_owned(), e);
-            if let Ok(mut d) = self.dirty.lock() {
-                *d = true;
-            }
+            self.mark_dirty();
         }
     }
 
@@ -73,12 +267,36 @@ impl State {
     /// # Errors
     /// The file cannot be read.
     pub fn md5(&self, path: &Path) -> Result<(String, u64), CacheError> {
-        if let Some(k) = self.get(path) {
-            return Ok(k);
+        let stamp = Stamp::now(path);
+        if let Some(stamp) = &stamp
+            && let Some(m) = self.lookup(path, stamp)
+        {
+            return Ok((m, stamp.size));
         }
         let (md5, size) = crate::hash::md5_file(path)?;
-        self.put(path, &md5);
+        if let Some(stamp) = &stamp {
+            self.record(path, stamp, &md5);
+        }
         Ok((md5, size))
+    }
+
+    /// The record of directory `path` if its fingerprint is `fingerprint`.
+    #[must_use]
+    pub fn dir(&self, path: &Path, fingerprint: &[u8; 16]) -> Option<DirRec> {
+        let dirs = self.dirs.lock().ok()?;
+        dirs.get(path.to_str()?).filter(|d| d.fingerprint == *fingerprint).cloned()
+    }
+
+    /// Remembers a directory's hash under the fingerprint of its files' stamps (the caller
+    /// checks that none of them was racy).
+    pub fn record_dir(&self, path: &Path, rec: DirRec) {
+        let Some(key) = path.to_str() else { return };
+        if let Ok(mut dirs) = self.dirs.lock()
+            && dirs.get(key) != Some(&rec)
+        {
+            dirs.insert(key.to_owned(), rec);
+            self.mark_dirty();
+        }
     }
 
     /// Writes the state if it changed (temp file + rename).
@@ -89,12 +307,79 @@ impl State {
         if !self.dirty.lock().map(|d| *d).unwrap_or(false) {
             return Ok(());
         }
-        let entries: Vec<(String, Entry)> = match self.entries.lock() {
-            Ok(e) => e.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(_) => return Ok(()),
-        };
-        let data = serde_json::to_vec(&entries)
-            .map_err(|e| CacheError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
-        crate::write_atomic(&self.path, &data)
+        let mut out = MAGIC.to_vec();
+        if let Ok(dirs) = self.dirs.lock() {
+            let good: Vec<_> =
+                dirs.iter().filter_map(|(k, d)| Some((k, d, d.md5.strip_suffix(".dir").and_then(unhex)?))).collect();
+            out.extend_from_slice(&(good.len() as u64).to_le_bytes());
+            for (k, d, md5) in good {
+                put_str(&mut out, k);
+                out.extend_from_slice(&d.fingerprint);
+                out.extend_from_slice(&md5);
+                out.extend_from_slice(&d.size.to_le_bytes());
+                out.extend_from_slice(&d.nfiles.to_le_bytes());
+            }
+        } else {
+            out.extend_from_slice(&0u64.to_le_bytes());
+        }
+        if let Ok(files) = self.files().lock() {
+            out.extend_from_slice(&(files.len() as u64).to_le_bytes());
+            for (k, e) in files.iter() {
+                put_str(&mut out, k);
+                out.extend_from_slice(&e.ino.to_le_bytes());
+                out.extend_from_slice(&e.mtime_ns.to_le_bytes());
+                out.extend_from_slice(&e.size.to_le_bytes());
+                out.extend_from_slice(&e.md5);
+            }
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
+        }
+        crate::write_atomic(&self.path, &out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old(path: &Path) {
+        // An mtime well in the past, so the stamp is not racy.
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn round_trip_and_racy_stamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = dir.path().join("state");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        old(&a);
+        let s = State::load(&st);
+        assert_eq!(s.md5(&a).unwrap().0, crate::hash::md5_bytes(b"a"));
+        // `b` was written just now: hashed, but not remembered.
+        assert_eq!(s.md5(&b).unwrap().0, crate::hash::md5_bytes(b"b"));
+        assert!(s.get(&b).is_none());
+        assert!(s.get(&a).is_some());
+        s.record_dir(
+            dir.path(),
+            DirRec { fingerprint: [7; 16], md5: format!("{}.dir", "0".repeat(32)), size: 3, nfiles: 2 },
+        );
+        s.save().unwrap();
+        let s = State::load(&st);
+        assert_eq!(s.get(&a).unwrap().0, crate::hash::md5_bytes(b"a"));
+        assert!(s.get(&b).is_none());
+        assert_eq!(s.dir(dir.path(), &[7; 16]).unwrap().nfiles, 2);
+        assert!(s.dir(dir.path(), &[8; 16]).is_none());
+        // A change of content that keeps the size shows in the stamp (mtime).
+        std::fs::write(&a, "z").unwrap();
+        assert!(s.get(&a).is_none());
+        assert_eq!(s.md5(&a).unwrap().0, crate::hash::md5_bytes(b"z"));
+        // Garbage is an empty state.
+        std::fs::write(&st, "[1,2").unwrap();
+        assert!(State::load(&st).get(&dir.path().join("a")).is_none());
     }
 }
