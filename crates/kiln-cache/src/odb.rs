@@ -80,8 +80,10 @@ fn split(md5: &str) -> Result<(&str, &str), CacheError> {
 }
 
 /// Cache objects are 0444, as DVC leaves them.
-fn make_read_only(path: &Path) -> Result<(), CacheError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).map_err(io(path))
+/// Cache objects are read-only (0444), as DVC makes them: a link to one cannot be edited in
+/// place.
+fn read_only() -> std::fs::Permissions {
+    std::fs::Permissions::from_mode(0o444)
 }
 
 impl Cache {
@@ -127,17 +129,36 @@ impl Cache {
     }
 
     /// A temp file in the object's directory (same filesystem, so the rename is atomic).
+    /// A temp file in `dest`'s directory (same filesystem, so the rename is atomic). It is
+    /// created read-only: the mode only governs later opens, this handle writes, and the
+    /// object needs no `chmod` when it is published. Its directory is made only when the
+    /// create fails for want of it, not with a `mkdir` per object (10,000 small files: two
+    /// system calls fewer each).
     fn temp_in(&self, dest: &Path) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = dest.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io(dir))
+        let create =
+            || tempfile::Builder::new().prefix(".tmp-").permissions(read_only()).tempfile_in(dir).map_err(io(dir));
+        match create() {
+            Err(CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
+                create()
+            }
+            other => other,
+        }
     }
 
+    /// Renames a temp file of [`Cache::temp_in`] (already read-only) into place, making the
+    /// object's prefix directory when it is missing.
     fn publish(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), CacheError> {
-        let path = tmp.path().to_owned();
-        make_read_only(&path)?;
-        tmp.persist(dest).map_err(|e| CacheError::Io { path: dest.to_owned(), source: e.error })?;
-        Ok(())
+        let err = |source| CacheError::Io { path: dest.to_owned(), source };
+        match tmp.persist(dest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dest.parent().unwrap_or(dest)).map_err(io(dest))?;
+                e.file.persist(dest).map(|_| ()).map_err(|e| err(e.error))
+            }
+            Err(e) => Err(err(e.error)),
+        }
     }
 
     /// Stores a file and returns its md5 and size. An object already present is kept (and its
@@ -156,7 +177,10 @@ impl Cache {
         let (md5, size, tmp) = match before {
             Some(b) if b.size >= PARALLEL_COPY_MIN && !b.racy => {
                 let copied = std::thread::scope(|s| {
-                    let copy = s.spawn(|| std::fs::copy(src, tmp.path()));
+                    // Through the open handle: the temp file is read-only by path (see temp_in).
+                    // std's io::copy between files is copy_file_range.
+                    let copy = s
+                        .spawn(|| std::fs::File::open(src).and_then(|mut f| std::io::copy(&mut f, &mut tmp.as_file())));
                     let hashed = md5_file(src);
                     (copy.join(), hashed)
                 });
@@ -165,30 +189,33 @@ impl Cache {
                     (Ok(Ok(n)), Ok((md5, size))) if n == size && after == before => (md5, size, tmp),
                     _ => {
                         drop(tmp);
-                        self.store_one_pass(src, self.temp_in(&staging.join("x"))?)?
+                        self.store_one_pass(src, self.temp_in(&staging.join("x"))?, None)?
                     }
                 }
             }
-            _ => self.store_one_pass(src, tmp)?,
+            _ => self.store_one_pass(src, tmp, before.map(|b| b.size))?,
         };
         let dest = self.object_path(&md5)?;
         if dest.is_file() {
             return Ok((md5, size));
         }
-        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root)).map_err(io(&dest))?;
         Self::publish(tmp, &dest)?;
         Ok((md5, size))
     }
 
-    /// Copies `src` into `tmp`, hashing the bytes on the way.
+    /// Copies `src` into `tmp`, hashing the bytes on the way (`size_hint`: its size, if known).
     fn store_one_pass(
         &self,
         src: &Path,
         mut tmp: tempfile::NamedTempFile,
+        size_hint: Option<u64>,
     ) -> Result<(String, u64, tempfile::NamedTempFile), CacheError> {
         let mut f = std::fs::File::open(src).map_err(io(src))?;
         let mut h = Md5::new();
-        let mut buf = vec![0u8; 1 << 20];
+        // A small file gets a small buffer (one byte more than its size, so the second read
+        // sees the end): 10,000 small files do not each zero a whole MiB.
+        let cap = size_hint.map_or(1 << 20, |n| usize::try_from(n).map_or(1 << 20, |n| (n + 1).clamp(4096, 1 << 20)));
+        let mut buf = vec![0u8; cap];
         let mut size = 0u64;
         loop {
             let n = f.read(&mut buf).map_err(io(src))?;

@@ -484,7 +484,16 @@ fn run_stage(root: &Path, s: &Stage) -> Result<(), PipelineError> {
             .env("DVC_STAGE", &s.name)
             .status()
             .map_err(|source| PipelineError::Io { path: PathBuf::from(&shell), source })?;
-        // Interrupted while it ran: whatever it produced is not to be trusted or recorded.
+        // Stopped by Ctrl-C (the terminal signals the whole group; the command may die before
+        // kiln's own handler has run, so its status says so too), or interrupted while it ran:
+        // whatever it produced is not to be trusted or recorded, and nothing else starts.
+        let sigint = {
+            use std::os::unix::process::ExitStatusExt;
+            status.signal() == Some(2) || status.code() == Some(130)
+        };
+        if sigint {
+            crate::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if crate::interrupted() {
             return Err(PipelineError::Interrupted);
         }
