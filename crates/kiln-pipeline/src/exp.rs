@@ -545,7 +545,7 @@ pub fn apply(repo: &Repo, name: &str) -> Result<String, PipelineError> {
     git(&repo.root, &["restore", &format!("--source={commit}"), "--worktree", "--", ":/"])?;
     repo.checkout(&[], true)?;
     let pipeline = Pipeline::load(&repo.root)?;
-    crate::repro::checkout_outs(repo, &pipeline)?;
+    crate::repro::checkout_outs(repo, &pipeline, true)?;
     Ok(commit)
 }
 

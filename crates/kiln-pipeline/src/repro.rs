@@ -616,13 +616,18 @@ fn run_cache_restore(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockS
     Ok(Some(entry))
 }
 
-/// `dvc checkout` for the pipeline: every cached output recorded in `dvc.lock` whose workspace
-/// copy is missing or differs is restored from the cache. Returns the outputs restored and those
-/// whose objects the cache lacks (left as they are).
+/// `dvc checkout` for the pipeline: every cached output recorded in `dvc.lock` goes through
+/// [`Repo::checkout_output`], the same check-and-restore as `.dvc` outputs and `pull` (modified
+/// data the cache lacks is refused unless `force`). Returns the outputs restored and the missing
+/// ones whose objects the cache lacks (left as they are).
 ///
 /// # Errors
-/// An invalid lock, unreadable data, a corrupt cache object.
-pub fn checkout_outs(repo: &Repo, pipeline: &Pipeline) -> Result<(Vec<String>, Vec<String>), PipelineError> {
+/// An invalid lock, unreadable data, a corrupt cache object, data that would be lost.
+pub fn checkout_outs(
+    repo: &Repo,
+    pipeline: &Pipeline,
+    force: bool,
+) -> Result<(Vec<String>, Vec<String>), PipelineError> {
     let lock = Lock::read(&pipeline.dir.join("dvc.lock"))?;
     let mut restored = Vec::new();
     let mut missing = Vec::new();
@@ -633,16 +638,13 @@ pub fn checkout_outs(repo: &Repo, pipeline: &Pipeline) -> Result<(Vec<String>, V
             if !s.outs.iter().any(|o| o.path == e.path && o.cache) {
                 continue;
             }
-            let path = pipeline.dir.join(norm(&s.wdir, &e.path));
-            if hash_of(repo, &path)?.is_some_and(|now| now.md5 == h.md5) {
-                continue;
+            let name = norm(&s.wdir, &e.path);
+            let path = pipeline.dir.join(&name);
+            if repo.checkout_output(&path, h, e.legacy, force)? {
+                restored.push(name);
+            } else if !path.exists() {
+                missing.push(name);
             }
-            if !repo.in_cache(h)? {
-                missing.push(norm(&s.wdir, &e.path));
-                continue;
-            }
-            repo.restore(h, &path)?;
-            restored.push(norm(&s.wdir, &e.path));
         }
     }
     repo.state.save()?;
