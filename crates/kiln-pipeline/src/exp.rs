@@ -271,21 +271,41 @@ fn split_comment(rest: &str) -> (&str, &str) {
 /// # Errors
 /// A missing file or key, a file that is not YAML.
 pub fn apply_overrides(root: &Path, overrides: &[Override]) -> Result<(), PipelineError> {
+    for (file, text) in overridden(root, overrides)? {
+        kiln_cache::write_atomic(&root.join(file), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The new text of each params file the overrides change (files relative to `root`, in order
+/// of first mention), the workspace untouched.
+///
+/// # Errors
+/// As [`apply_overrides`].
+fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(String, String)>, PipelineError> {
+    let mut files: Vec<(String, String)> = Vec::new();
     for o in overrides {
         let path = root.join(&o.file);
         if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             return Err(invalid(&o.file, "kiln sets params in YAML files only"));
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io { path: path.clone(), source })?;
-        let new = set_yaml(&text, &o.key, &o.value).map_err(|e| match e {
+        let i = match files.iter().position(|(f, _)| *f == o.file) {
+            Some(i) => i,
+            None => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| PipelineError::Io { path: path.clone(), source })?;
+                files.push((o.file.clone(), text));
+                files.len() - 1
+            }
+        };
+        files[i].1 = set_yaml(&files[i].1, &o.key, &o.value).map_err(|e| match e {
             PipelineError::Invalid { message, .. } => {
                 PipelineError::Invalid { file: path.clone(), key: o.key.clone(), message }
             }
             other => other,
         })?;
-        kiln_cache::write_atomic(&path, new.as_bytes())?;
     }
-    Ok(())
+    Ok(files)
 }
 
 /// A fresh experiment name in DVC's style (`adjective-noun`).
@@ -438,26 +458,14 @@ pub fn enqueue(repo: &Repo, overrides: &[Override], name: Option<&str>) -> Resul
     let name = name.map_or_else(generate_name, str::to_owned);
     check_name(&name)?;
     name_free(&repo.root, &baseline, &name)?;
-    // The edits go into a copy of the tracked workspace, which is then committed.
-    let staging = tempdir_in(repo, "queue")?;
-    let copy = staging.path().join("w");
-    let git_root = PathBuf::from(git(&repo.root, &["rev-parse", "--show-toplevel"])?.trim());
-    let prefix = git(&repo.root, &["rev-parse", "--show-prefix"])?.trim().trim_end_matches('/').to_owned();
-    let files = git(&git_root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?;
-    for rel in files.split('\0').filter(|s| !s.is_empty()) {
-        let from = git_root.join(rel);
-        let to = copy.join(rel);
-        if !from.is_file() {
-            continue;
-        }
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| PipelineError::Io { path: parent.to_owned(), source })?;
-        }
-        std::fs::copy(&from, &to).map_err(|source| PipelineError::Io { path: from.clone(), source })?;
-    }
-    let copy_root = if prefix.is_empty() { copy.clone() } else { copy.join(&prefix) };
-    apply_overrides(&copy_root, overrides)?;
-    let commit = git::commit_tree(&repo.root, &copy, &baseline, &format!("kiln: queued experiment {name}"))?;
+    // The workspace as it is, with the params files' new text put straight into the commit's
+    // index: nothing in the workspace is written or copied.
+    let top = PathBuf::from(git(&repo.root, &["rev-parse", "--show-toplevel"])?.trim());
+    let prefix = git(&repo.root, &["rev-parse", "--show-prefix"])?.trim().to_owned();
+    let replaced: Vec<(String, String)> =
+        overridden(&repo.root, overrides)?.into_iter().map(|(f, text)| (format!("{prefix}{f}"), text)).collect();
+    let commit =
+        git::commit_tree_with(&repo.root, &top, &baseline, &format!("kiln: queued experiment {name}"), &replaced)?;
     git(&repo.root, &["update-ref", &format!("{QUEUE_PREFIX}{name}"), &commit])?;
     Ok(name)
 }

@@ -98,12 +98,39 @@ pub fn export(repo_root: &Path, rev: &str, dest: &Path) -> Result<PathBuf, Pipel
 /// # Errors
 /// git failing.
 pub fn commit_tree(repo_root: &Path, work_tree: &Path, parent: &str, message: &str) -> Result<String, PipelineError> {
+    commit_tree_with(repo_root, work_tree, parent, message, &[])
+}
+
+/// [`commit_tree`] with some files' content replaced in the commit (paths relative to the work
+/// tree's top, `/`-separated); the work tree itself is not written.
+///
+/// # Errors
+/// git failing.
+pub fn commit_tree_with(
+    repo_root: &Path,
+    work_tree: &Path,
+    parent: &str,
+    message: &str,
+    replaced: &[(String, String)],
+) -> Result<String, PipelineError> {
     let git_dir = PathBuf::from(git(repo_root, &["rev-parse", "--absolute-git-dir"])?.trim());
     let index =
         tempfile::NamedTempFile::new().map_err(|source| PipelineError::Io { path: std::env::temp_dir(), source })?;
     let env = [("GIT_INDEX_FILE", index.path()), ("GIT_DIR", git_dir.as_path()), ("GIT_WORK_TREE", work_tree)];
     git_env(work_tree, &["read-tree", parent], &env)?;
     git_env(work_tree, &["add", "-A", "."], &env)?;
+    for (path, text) in replaced {
+        let mut blob = tempfile::NamedTempFile::new()
+            .map_err(|source| PipelineError::Io { path: std::env::temp_dir(), source })?;
+        std::io::Write::write_all(&mut blob, text.as_bytes())
+            .map_err(|source| PipelineError::Io { path: blob.path().to_owned(), source })?;
+        let blob_path = blob.path().display().to_string();
+        let sha = git_env(work_tree, &["hash-object", "-w", "--", &blob_path], &env)?;
+        // Keep the file's mode (an executable params file stays one).
+        let staged = git_env(work_tree, &["ls-files", "-s", "--", path], &env)?;
+        let mode = staged.split_whitespace().next().unwrap_or("100644").to_owned();
+        git_env(work_tree, &["update-index", "--add", "--cacheinfo", &format!("{mode},{},{path}", sha.trim())], &env)?;
+    }
     let tree = git_env(work_tree, &["write-tree"], &env)?;
     let commit = git(repo_root, &["commit-tree", tree.trim(), "-p", parent, "-m", message])?;
     Ok(commit.trim().to_owned())
