@@ -552,8 +552,7 @@ pub fn apply(repo: &Repo, name: &str) -> Result<String, PipelineError> {
     let commit = the_exp(repo, name)?;
     git(&repo.root, &["restore", &format!("--source={commit}"), "--worktree", "--", ":/"])?;
     repo.checkout(&[], true)?;
-    let pipeline = Pipeline::load(&repo.root)?;
-    crate::repro::checkout_outs(repo, &pipeline, true)?;
+    crate::repro::checkout_outs(repo, &repo.root, true)?;
     Ok(commit)
 }
 

@@ -189,6 +189,54 @@ impl LockStage {
     }
 }
 
+/// A cached output that `dvc.lock` records.
+#[derive(Debug, Clone)]
+pub struct LockedOut {
+    pub stage: String,
+    /// Relative to the pipeline's directory (the stage's `wdir` applied), `/`-separated.
+    pub name: String,
+    pub hash: HashInfo,
+    /// A DVC 2 entry (hashed with `md5-dos2unix`).
+    pub legacy: bool,
+    /// `push: false` in `dvc.yaml` keeps it out of `push`.
+    pub push: bool,
+}
+
+/// Every cached output `dir/dvc.lock` records with a hash, with `dvc.yaml`'s flags: outputs
+/// declared `cache: false` are left out (they are not in the cache), as DVC leaves them out.
+/// The one list `checkout`, `pull`, `push` and `fetch` work from.
+///
+/// # Errors
+/// An invalid `dvc.lock` or `dvc.yaml`.
+pub fn locked_outputs(dir: &Path) -> Result<Vec<LockedOut>, PipelineError> {
+    let lock_path = dir.join("dvc.lock");
+    if !lock_path.is_file() {
+        return Ok(Vec::new());
+    }
+    let lock = Lock::read(&lock_path)?;
+    let pipeline = if dir.join("dvc.yaml").is_file() { Some(crate::Pipeline::load(dir)?) } else { None };
+    let mut out = Vec::new();
+    for (name, st) in &lock.stages {
+        let stage = pipeline.as_ref().and_then(|p| p.stages.iter().find(|s| &s.name == name));
+        let wdir = stage.map_or(".", |s| s.wdir.as_str());
+        for e in &st.outs {
+            let Some(hash) = e.hash.clone() else { continue };
+            let decl = stage.and_then(|s| s.outs.iter().find(|o| o.path == e.path));
+            if decl.is_some_and(|d| !d.cache) {
+                continue;
+            }
+            out.push(LockedOut {
+                stage: name.clone(),
+                name: crate::repro::norm(wdir, &e.path),
+                hash,
+                legacy: e.legacy,
+                push: decl.is_none_or(|d| d.push),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Reads one run-cache file (a lock entry at the top level).
 ///
 /// # Errors

@@ -623,28 +623,15 @@ fn run_cache_restore(repo: &Repo, root: &Path, s: &Stage) -> Result<Option<LockS
 ///
 /// # Errors
 /// An invalid lock, unreadable data, a corrupt cache object, data that would be lost.
-pub fn checkout_outs(
-    repo: &Repo,
-    pipeline: &Pipeline,
-    force: bool,
-) -> Result<(Vec<String>, Vec<String>), PipelineError> {
-    let lock = Lock::read(&pipeline.dir.join("dvc.lock"))?;
+pub fn checkout_outs(repo: &Repo, dir: &Path, force: bool) -> Result<(Vec<String>, Vec<String>), PipelineError> {
     let mut restored = Vec::new();
     let mut missing = Vec::new();
-    for s in &pipeline.stages {
-        let Some(locked) = lock.stage(&s.name) else { continue };
-        for e in &locked.outs {
-            let Some(h) = &e.hash else { continue };
-            if !s.outs.iter().any(|o| o.path == e.path && o.cache) {
-                continue;
-            }
-            let name = norm(&s.wdir, &e.path);
-            let path = pipeline.dir.join(&name);
-            if repo.checkout_output(&path, h, e.legacy, force)? {
-                restored.push(name);
-            } else if !path.exists() {
-                missing.push(name);
-            }
+    for o in crate::lock::locked_outputs(dir)? {
+        let path = dir.join(&o.name);
+        if repo.checkout_output(&path, &o.hash, o.legacy, force)? {
+            restored.push(o.name);
+        } else if !path.exists() {
+            missing.push(o.name);
         }
     }
     repo.state.save()?;

@@ -64,32 +64,16 @@ pub fn all(repo: &Repo) -> Result<Vec<Output>, RemoteError> {
             });
         }
     }
-    let lock_path = repo.root.join("dvc.lock");
-    if !lock_path.is_file() {
-        return Ok(out);
-    }
-    let lock = kiln_pipeline::lock::Lock::read(&lock_path)?;
-    let pipeline =
-        if repo.root.join("dvc.yaml").is_file() { Some(kiln_pipeline::Pipeline::load(&repo.root)?) } else { None };
-    for (name, st) in &lock.stages {
-        let stage = pipeline.as_ref().and_then(|p| p.stages.iter().find(|s| &s.name == name));
-        let wdir = stage.map_or(".", |s| s.wdir.as_str());
-        for e in &st.outs {
-            let Some(hash) = e.hash.clone() else { continue };
-            let decl = stage.and_then(|s| s.outs.iter().find(|o| o.path == e.path));
-            if decl.is_some_and(|d| !d.cache) {
-                continue;
-            }
-            let path = normalize(&repo.root.join(wdir).join(&e.path));
-            out.push(Output {
-                name: rel_name(&repo.root, &path),
-                path,
-                hash,
-                legacy: e.legacy,
-                push: decl.is_none_or(|d| d.push),
-                owner: Owner::Stage(name.clone()),
-            });
-        }
+    for o in kiln_pipeline::lock::locked_outputs(&repo.root)? {
+        let path = normalize(&repo.root.join(&o.name));
+        out.push(Output {
+            name: rel_name(&repo.root, &path),
+            path,
+            hash: o.hash,
+            legacy: o.legacy,
+            push: o.push,
+            owner: Owner::Stage(o.stage),
+        });
     }
     Ok(out)
 }

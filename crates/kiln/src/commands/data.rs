@@ -421,8 +421,7 @@ pub fn checkout(args: &CheckoutArgs, out: Output) -> anyhow::Result<()> {
     let mut restored = repo.checkout(&args.targets, args.force)?;
     // With no targets, the pipeline's outputs too (as `dvc checkout`).
     if args.targets.is_empty() && repo.root.join("dvc.yaml").is_file() {
-        let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
-        let (outs, missing) = kiln_pipeline::repro::checkout_outs(&repo, &pipeline, args.force)?;
+        let (outs, missing) = kiln_pipeline::repro::checkout_outs(&repo, &repo.root, args.force)?;
         for m in &missing {
             tracing::warn!("'{m}' is not in the cache; it cannot be checked out");
         }
