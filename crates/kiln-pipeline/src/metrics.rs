@@ -2,13 +2,10 @@
 //! `metrics:` outputs and top-level `metrics:`), flattened to dotted keys, as a table in DVC's
 //! plain and markdown layouts, or DVC's JSON.
 
-use std::path::Path;
-
-use crate::PipelineError;
-use crate::compare::{extract_metrics, flatten_docs};
+use crate::compare::flatten_docs;
 use crate::dvcyaml::Pipeline;
 use crate::repro::norm;
-use crate::value::{Value, from_yaml, python_float, python_round};
+use crate::value::{Value, python_float, python_round};
 
 /// The metrics files, relative to the pipeline's directory, each once, in declaration order.
 #[must_use]
@@ -25,26 +22,6 @@ pub fn files(pipeline: &Pipeline) -> Vec<String> {
         }
     }
     out
-}
-
-/// Reads each metrics file that exists (JSON or YAML; both parse as YAML), keeping what DVC
-/// keeps of it ([`extract_metrics`]).
-///
-/// # Errors
-/// A file that is not valid JSON/YAML.
-pub fn load(dir: &Path, files: &[String]) -> Result<Vec<(String, Value)>, PipelineError> {
-    let mut out = Vec::new();
-    for f in files {
-        let path = dir.join(f);
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let v = from_yaml(&text).map_err(|e| PipelineError::Invalid {
-            file: path.clone(),
-            key: String::new(),
-            message: e.to_string(),
-        })?;
-        out.push((f.clone(), extract_metrics(&v).unwrap_or(Value::Map(Vec::new()))));
-    }
-    Ok(out)
 }
 
 /// The table: a `Path` column, then every flattened key (sorted); `-` where a file lacks one.
@@ -123,6 +100,7 @@ pub fn json(docs: &[(String, Value)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::from_yaml;
 
     #[test]
     fn tables_like_dvc() {

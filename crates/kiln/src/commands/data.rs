@@ -310,8 +310,7 @@ pub fn metrics(args: &MetricsArgs, _out: Output) -> anyhow::Result<()> {
         MetricsCommand::Show { json, md } => (*json, *md),
         MetricsCommand::Diff(d) => return diff(&repo, d, true),
     };
-    let pipeline = kiln_pipeline::Pipeline::load(&repo.root)?;
-    let docs = metrics::load(&repo.root, &metrics::files(&pipeline))?;
+    let docs = kiln_pipeline::compare::metrics_of(&repo, &kiln_pipeline::compare::Revision::workspace(&repo.root))?;
     let mut stdout = std::io::stdout().lock();
     if json {
         writeln!(stdout, "{}", metrics::json(&docs))?;
