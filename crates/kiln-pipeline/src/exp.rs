@@ -157,25 +157,7 @@ fn range_values(args: &str) -> Result<Vec<String>, String> {
 /// style's scalar form (strings quoted only where YAML needs it).
 fn yaml_text(raw: &str) -> Result<String, PipelineError> {
     let v = from_yaml(raw).map_err(|e| invalid(raw, format!("not a YAML value: {e}")))?;
-    Ok(flow(&v))
-}
-
-fn flow(v: &Value) -> String {
-    match v {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => python_float(*f),
-        Value::Str(s) => kiln_cache::dvcfile::yaml_scalar(s),
-        Value::List(l) => format!("[{}]", l.iter().map(flow).collect::<Vec<_>>().join(", ")),
-        Value::Map(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", kiln_cache::dvcfile::yaml_scalar(k), flow(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    Ok(v.yaml_flow())
 }
 
 /// Sets `key` (dotted) to `value` in a block-style YAML document, changing only that value's

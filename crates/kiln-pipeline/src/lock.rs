@@ -9,7 +9,7 @@ use kiln_cache::dvcfile::yaml_scalar as scalar;
 
 use crate::PipelineError;
 use crate::dvcyaml::Cmd;
-use crate::value::{Value, from_yaml, python_float};
+use crate::value::{Value, from_yaml};
 
 /// A dep or out as recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,24 +284,12 @@ fn render_value(s: &mut String, indent: usize, key: &str, v: &Value) {
                         s.push_str(&format!("{pad}- {}\n", item.to_json()));
                     }
                     Value::Str(t) => s.push_str(&line(&format!("{pad}-"), t, indent + 2)),
-                    other => s.push_str(&format!("{pad}- {}\n", scalar_value(other))),
+                    other => s.push_str(&format!("{pad}- {}\n", other.yaml_flow())),
                 }
             }
         }
         Value::Str(t) => s.push_str(&line(&format!("{pad}{}:", scalar(key)), t, indent + 2)),
-        other => s.push_str(&format!("{pad}{}: {}\n", scalar(key), scalar_value(other))),
-    }
-}
-
-fn scalar_value(v: &Value) -> String {
-    match v {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => python_float(*f),
-        Value::Str(s) => scalar(s),
-        Value::Map(_) => "{}".to_owned(),
-        Value::List(_) => "[]".to_owned(),
+        other => s.push_str(&format!("{pad}{}: {}\n", scalar(key), other.yaml_flow())),
     }
 }
 

@@ -84,6 +84,25 @@ impl Value {
         }
     }
 
+    /// The value as one YAML flow scalar or collection, as DVC's ruamel writes a value on its
+    /// key's line (`0.1`, `true`, `null`, `'1'`, `[a, b]`, `{}`).
+    #[must_use]
+    pub fn yaml_flow(&self) -> String {
+        let scalar = kiln_cache::dvcfile::yaml_scalar;
+        match self {
+            Self::Null => "null".to_owned(),
+            Self::Bool(b) => b.to_string(),
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => python_float(*f),
+            Self::Str(s) => scalar(s),
+            Self::List(l) => format!("[{}]", l.iter().map(Self::yaml_flow).collect::<Vec<_>>().join(", ")),
+            Self::Map(m) => format!(
+                "{{{}}}",
+                m.iter().map(|(k, v)| format!("{}: {}", scalar(k), v.yaml_flow())).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
     /// Python's `repr()` of the value.
     #[must_use]
     pub fn python_repr(&self) -> String {
