@@ -439,8 +439,12 @@ handler!(metric_history, MetricHistory, |store, m| {
         #[serde(skip_serializing_if = "Option::is_none")]
         next_page_token: Option<String>,
     }
-    let body = serde_json::to_string(&History { metrics: &page.items, next_page_token: page.next_page_token })
+    // Sized up front (a point is about 85 bytes): growing an 8 MB buffer by doubling copied it
+    // about twice over.
+    let mut body = Vec::with_capacity(64 + page.items.len() * (96 + key.len()));
+    serde_json::to_writer(&mut body, &History { metrics: &page.items, next_page_token: page.next_page_token })
         .map_err(|e| ApiError(MlflowError::internal(e.to_string())))?;
+    let body = String::from_utf8(body).map_err(|e| ApiError(MlflowError::internal(e.to_string())))?;
     Ok(json_response(StatusCode::OK, body))
 });
 

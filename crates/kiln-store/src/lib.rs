@@ -23,6 +23,7 @@ mod names;
 pub mod registry;
 pub use registry::NewModelVersion;
 pub mod search;
+mod sqlite_read;
 mod store;
 pub use store::{Store, StoreFuture};
 pub mod validate;
@@ -137,6 +138,8 @@ pub struct SqlStore {
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Where new experiments' artifacts go (`mlflow-artifacts:` when the server proxies them).
     artifact_root: String,
+    /// SQLite file stores only: large reads that bypass sqlx's row-by-row hand-off.
+    reader: Option<std::sync::Arc<sqlite_read::Reader>>,
 }
 
 /// A write transaction (and, on SQLite, this process's write lock until it ends). Derefs to the
@@ -250,6 +253,7 @@ impl SqlStore {
             dialect,
             write_lock: (dialect == Dialect::Sqlite).then(Default::default),
             artifact_root: artifact_root.trim_end_matches('/').to_owned(),
+            reader: sqlite_file(uri).map(|path| std::sync::Arc::new(sqlite_read::Reader::new(path))),
         })
     }
 
@@ -1025,11 +1029,9 @@ impl SqlStore {
         // "All of it" is a limit no history reaches (MySQL has no OFFSET without LIMIT).
         let limit = max_results.unwrap_or(i64::MAX - 1);
         let offset = decode_token(page_token)?;
-        if self.dialect == Dialect::Sqlite
-            && let Some(points) = self.history_sqlite(run_id, key, limit + 1, offset).await?
-        {
-            let more = i64::try_from(points.len()).unwrap_or(i64::MAX) > limit;
-            let mut items = points;
+        if let Some(reader) = &self.reader {
+            let mut items = reader.history(run_id, key, limit + 1, offset).await?;
+            let more = i64::try_from(items.len()).unwrap_or(i64::MAX) > limit;
             items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             return Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) });
         }
@@ -1056,60 +1058,6 @@ impl SqlStore {
             });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) })
-    }
-
-    /// A page of history from SQLite as one row of text instead of a row per point: sqlx hands
-    /// every row from the connection's thread to the caller's one by one, and for 100,000
-    /// points those hand-offs were most of the time. Values travel as their IEEE-754 bits, so
-    /// the text is exact. `None` when some point predates the bits column (then rows it is).
-    async fn history_sqlite(
-        &self,
-        run_id: &str,
-        key: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Option<Vec<Metric>>, MlflowError> {
-        // One column per field (no `||`, which copies every partial string): the three lists
-        // are built in the same pass over the same rows, so their n-th entries belong together.
-        let row = sqlx::query(
-            "SELECT count(*), count(value_bits), group_concat(value_bits, ','), group_concat(metric_timestamp, ','), \
-             group_concat(step, ',') FROM (SELECT value_bits, metric_timestamp, step FROM metrics \
-             WHERE run_uuid = ? AND metric_key = ? ORDER BY step, metric_timestamp LIMIT ? OFFSET ?)",
-        )
-        .bind(run_id)
-        .bind(key)
-        .bind(limit)
-        .bind(offset)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        let (all, with_bits): (i64, i64) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
-        if all != with_bits {
-            return Ok(None);
-        }
-        let bad = || MlflowError::internal(format!("unreadable metric history of run {run_id}, key {key}"));
-        let list = |i: usize| -> Result<String, MlflowError> {
-            Ok(row.try_get::<Option<String>, _>(i).map_err(db)?.unwrap_or_default())
-        };
-        let (bits, stamps, steps) = (list(2)?, list(3)?, list(4)?);
-        let numbers = |s: &'_ str| s.split(',').filter(|p| !p.is_empty()).map(str::parse::<i64>).collect::<Vec<_>>();
-        let (bits, stamps, steps) = (numbers(&bits), numbers(&stamps), numbers(&steps));
-        if bits.len() != stamps.len() || bits.len() != steps.len() {
-            return Err(bad());
-        }
-        let mut out = Vec::with_capacity(bits.len());
-        for ((b, t), s) in bits.into_iter().zip(stamps).zip(steps) {
-            let (b, timestamp, step) = (b.map_err(|_| bad())?, t.map_err(|_| bad())?, s.map_err(|_| bad())?);
-            // NaN is stored as its own bits here (the value column holds 0 and is_nan 1).
-            let value = f64::from_bits(u64::from_ne_bytes(b.to_ne_bytes()));
-            out.push(Metric { key: key.to_owned(), value, timestamp, step, ..Metric::default() });
-        }
-        // The subquery picked the page in order, and SQLite concatenates in that order; sorting
-        // anyway guarantees it (an `ORDER BY` inside group_concat made SQLite sort the page a
-        // second time through a temporary b-tree, a third of the query) and costs one pass over
-        // an already sorted list.
-        out.sort_by_key(|m| (m.step, m.timestamp));
-        Ok(Some(out))
     }
 
     /// Runs of the given experiments matching `filter` (MLflow's grammar), in `order_by` order
@@ -1379,8 +1327,9 @@ fn insert_metrics_sql(rows: usize) -> String {
     )
 }
 
-/// A history row's values: [`metric_binds`] and the stored value's IEEE-754 bits, which let
-/// SQLite hand a whole history over as exact text in one row (see `SqlStore::history_sqlite`).
+/// A history row's values: [`metric_binds`] and the stored value's IEEE-754 bits, which keep
+/// every value exact on its way back (SQLite may store an integral REAL such as `-0.0` as the
+/// integer 0; see `sqlite_read::Reader::history`).
 fn history_binds(run_id: &str, m: &Metric) -> [search::Bind; 7] {
     let [a, b, c, d, e, f] = metric_binds(run_id, m);
     let (v, nan) = stored_value(m.value);
@@ -1458,6 +1407,17 @@ fn connect_url(uri: &str) -> Result<(Dialect, String), StoreError> {
     }
 }
 
+/// The database file of a `sqlite:` store URI (as [`connect_url`] reads it); `None` for other
+/// backends and in-memory databases.
+fn sqlite_file(uri: &str) -> Option<std::path::PathBuf> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if scheme.split('+').next() != Some("sqlite") {
+        return None;
+    }
+    let path = rest.strip_prefix('/').unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 /// The URI without its password, for messages.
 fn redact(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
@@ -1475,8 +1435,8 @@ fn redact(uri: &str) -> String {
 mod tests {
     use super::*;
 
-    /// SQLite's one-row history is exact (values travel as bits) and equals the row-by-row read
-    /// it falls back to for points logged before the bits column.
+    /// SQLite's history reader is exact (values travel as bits, `-0.0` and NaN included) and
+    /// reads points logged before the bits column from the value columns.
     #[tokio::test]
     async fn sqlite_history_is_exact_in_both_paths() {
         let dir = tempfile::tempdir().unwrap();
