@@ -193,20 +193,29 @@ pub fn walk_files(root: &Path) -> Result<Vec<(String, PathBuf)>, CacheError> {
     Ok(out)
 }
 
-/// The files of a directory walk, with their stamps: (relative `/`-separated path, path, stamp).
-pub type StampedFiles = Vec<(String, PathBuf, crate::state::Stamp)>;
+/// The files of a directory walk, with their stamps: (relative `/`-separated path, stamp), in
+/// walk order (see [`walk_stamped`]); the file's path is the walked root joined with the first.
+pub type StampedFiles = Vec<(String, crate::state::Stamp)>;
 
 /// [`walk_files`] with a `stat` of every file (symlinks followed), stamped against the clock
 /// `now_ns` taken before the walk. Each directory is opened once and its files are stat-ed
 /// relative to it (no path lookup from the root per file); subdirectories are walked in
 /// parallel.
 ///
+/// The order is the walk's, the same for the same tree whatever order the filesystem lists
+/// names in: a directory's files by name, then its subdirectories by name, each in turn. That
+/// is enough for [`stamps_fingerprint`], and it saves a sort of every path on the way to an
+/// unchanged directory's remembered hash; a DVC listing wants [`sort_dvc`] first.
+///
 /// # Errors
 /// A directory or file cannot be read, or a name is not UTF-8.
 pub fn walk_stamped(root: &Path, now_ns: i64) -> Result<StampedFiles, CacheError> {
-    let mut out = walk_stamped_in(root, "", now_ns)?;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    walk_stamped_in(root, "", now_ns)
+}
+
+/// Puts a walk's files in DVC's listing order (by relative path).
+pub fn sort_dvc(files: &mut StampedFiles) {
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 }
 
 fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles, CacheError> {
@@ -235,10 +244,8 @@ fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles
             let fdir = d.fd().map_err(io)?;
             let st = rustix::fs::statat(fdir, raw, AtFlags::empty())
                 .map_err(|e| CacheError::Io { path: dir.join(name), source: e.into() })?;
-            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                true
-            } else {
-                files.push((rel.clone(), dir.join(name), crate::state::Stamp::of_stat(&st, now_ns)));
+            FileType::from_raw_mode(st.st_mode) == FileType::Directory || {
+                files.push((rel.clone(), crate::state::Stamp::of_stat(&st, now_ns)));
                 false
             }
         };
@@ -247,6 +254,8 @@ fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles
         }
     }
     drop(d);
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    subdirs.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     let nested =
         subdirs.par_iter().map(|(p, rel)| walk_stamped_in(p, rel, now_ns)).collect::<Result<Vec<_>, CacheError>>()?;
     for n in nested {
@@ -289,19 +298,23 @@ pub fn dir_info(entries: &[DirEntry]) -> (HashInfo, String) {
     (info, listing)
 }
 
-/// The md5 of every file's relative path and stamp (inode, mtime, size): equal only when no
-/// file was added, removed, renamed or touched.
+/// A digest of every file's relative path and stamp (inode, mtime, size), in walk order: equal
+/// only when no file was added, removed, renamed or touched. kiln's own key (never DVC's), so
+/// BLAKE3 over one buffer: an md5 fed five small pieces per file was a tenth of `status`'s
+/// user time on 10,000 files.
 #[must_use]
-pub fn stamps_fingerprint(files: &[(String, PathBuf, crate::state::Stamp)]) -> [u8; 16] {
-    let mut h = Md5::new();
-    for (rel, _, s) in files {
-        h.update((rel.len() as u64).to_le_bytes());
-        h.update(rel.as_bytes());
-        h.update(s.ino.to_le_bytes());
-        h.update(s.mtime_ns.to_le_bytes());
-        h.update(s.size.to_le_bytes());
+pub fn stamps_fingerprint(files: &[(String, crate::state::Stamp)]) -> [u8; 16] {
+    let mut buf = Vec::with_capacity(files.iter().map(|(rel, _)| rel.len() + 32).sum());
+    for (rel, s) in files {
+        buf.extend_from_slice(&(rel.len() as u64).to_le_bytes());
+        buf.extend_from_slice(rel.as_bytes());
+        buf.extend_from_slice(&s.ino.to_le_bytes());
+        buf.extend_from_slice(&s.mtime_ns.to_le_bytes());
+        buf.extend_from_slice(&s.size.to_le_bytes());
     }
-    h.finalize().into()
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&blake3::hash(&buf).as_bytes()[..16]);
+    out
 }
 
 #[cfg(test)]

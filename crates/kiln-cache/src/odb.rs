@@ -17,7 +17,7 @@ const PARALLEL_COPY_MIN: u64 = 32 << 20;
 
 /// The names of the regular files (or links to them) in `dir`, sorted; empty when it cannot
 /// be read.
-fn object_names(dir: &Path) -> Vec<Vec<u8>> {
+fn object_names(dir: &Path) -> Vec<[u8; 30]> {
     use rustix::fs::{CWD, Dir, FileType, Mode, OFlags};
     let Ok(fd) = rustix::fs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
     else {
@@ -26,9 +26,13 @@ fn object_names(dir: &Path) -> Vec<Vec<u8>> {
     let Ok(mut d) = Dir::new(fd) else { return Vec::new() };
     let mut names = Vec::new();
     while let Some(Ok(e)) = d.read() {
-        // Anything but a regular file is left to the one-by-one check.
-        if e.file_type() == FileType::RegularFile {
-            names.push(e.file_name().to_bytes().to_vec());
+        // A file object's name is the 30 hex digits after its prefix, held inline (no
+        // allocation per name); anything else (`.dir` listings, temp files, other types) is
+        // left to the one-by-one check.
+        if e.file_type() == FileType::RegularFile
+            && let Ok(name) = <[u8; 30]>::try_from(e.file_name().to_bytes())
+        {
+            names.push(name);
         }
     }
     names.sort_unstable();
@@ -123,7 +127,8 @@ impl Cache {
             let Some(prefix) = group[0].get(..2) else { return false };
             let names = object_names(&base.join(prefix));
             group.iter().all(|m| {
-                names.binary_search_by(|n| n.as_slice().cmp(&m.as_bytes()[2..])).is_ok() || self.find(m).is_some()
+                m.as_bytes().get(2..).is_some_and(|rest| names.binary_search_by(|n| n.as_slice().cmp(rest)).is_ok())
+                    || self.find(m).is_some()
             })
         })
     }
@@ -291,9 +296,40 @@ impl Cache {
     /// # Errors
     /// Missing or corrupt object, not a listing.
     pub fn listing(&self, md5: &str) -> Result<Vec<DirEntry>, CacheError> {
-        let path = self.verified(md5)?;
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| CacheError::Corrupt { md5: format!("{md5} ({e})"), path })
+        let (path, text) = self.verified_bytes(md5)?;
+        serde_json::from_slice(&text).map_err(|e| CacheError::Corrupt { md5: format!("{md5} ({e})"), path })
+    }
+
+    /// Whether every file object of the `.dir` listing `md5` is in the cache (the listing
+    /// itself must be, and intact). Reads only the entries' hashes, borrowed from the listing's
+    /// bytes: `status` of a 10,000-file directory made 20,000 strings here before.
+    ///
+    /// # Errors
+    /// A corrupt listing.
+    pub fn has_listed(&self, md5: &str) -> Result<bool, CacheError> {
+        #[derive(serde::Deserialize)]
+        struct Entry<'a> {
+            #[serde(borrow)]
+            md5: std::borrow::Cow<'a, str>,
+        }
+        let (path, text) = match self.verified_bytes(md5) {
+            Ok(found) => found,
+            Err(CacheError::Missing(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let entries: Vec<Entry<'_>> =
+            serde_json::from_slice(&text).map_err(|e| CacheError::Corrupt { md5: format!("{md5} ({e})"), path })?;
+        Ok(self.has_all(entries.iter().map(|e| e.md5.as_ref())))
+    }
+
+    /// The object's path and bytes, refused unless they hash to `md5` (read once).
+    fn verified_bytes(&self, md5: &str) -> Result<(PathBuf, Vec<u8>), CacheError> {
+        let path = self.find(md5).ok_or_else(|| CacheError::Missing(md5.to_owned()))?;
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if crate::hash::md5_bytes(&bytes) != md5.strip_suffix(".dir").unwrap_or(md5) {
+            return Err(CacheError::Corrupt { md5: md5.to_owned(), path });
+        }
+        Ok((path, bytes))
     }
 
     /// Makes `dest` the content of object `md5` with `link`, atomically (a temp name beside

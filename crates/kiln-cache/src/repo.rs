@@ -211,19 +211,21 @@ impl Repo {
             return Ok(HashInfo { md5, size, nfiles: None });
         }
         // One stat per file; an unchanged directory is answered by its fingerprint alone.
-        let files = hash::walk_stamped(path, crate::state::now_ns())?;
+        let mut files = hash::walk_stamped(path, crate::state::now_ns())?;
         let fingerprint = hash::stamps_fingerprint(&files);
         if let Some(rec) = self.state.dir(path, &fingerprint) {
             return Ok(HashInfo { md5: rec.md5, size: rec.size, nfiles: Some(rec.nfiles) });
         }
+        hash::sort_dvc(&mut files);
         let entries = files
             .par_iter()
-            .map(|(rel, p, stamp)| {
-                let md5 = match self.state.lookup(p, stamp) {
+            .map(|(rel, stamp)| {
+                let p = path.join(rel);
+                let md5 = match self.state.lookup(&p, stamp) {
                     Some(m) => m,
                     None => {
-                        let (m, _) = hash::md5_file(p)?;
-                        self.state.record(p, stamp, &m);
+                        let (m, _) = hash::md5_file(&p)?;
+                        self.state.record(&p, stamp, &m);
                         m
                     }
                 };
@@ -237,7 +239,7 @@ impl Repo {
 
     /// Remembers a directory's hash unless one of its files' stamps is racy.
     fn remember_dir(&self, path: &Path, files: &hash::StampedFiles, fingerprint: [u8; 16], info: &HashInfo) {
-        if files.iter().any(|(_, _, s)| s.racy) {
+        if files.iter().any(|(_, s)| s.racy) {
             return;
         }
         self.state.record_dir(
@@ -260,11 +262,14 @@ impl Repo {
             let md5 = self.store_one(path, &stamp)?;
             return Ok(HashInfo { md5, size: stamp.size, nfiles: None });
         }
-        let files = hash::walk_stamped(path, crate::state::now_ns())?;
+        let mut files = hash::walk_stamped(path, crate::state::now_ns())?;
+        // The fingerprint is of the walk's order, as `hash` computes it.
+        let fingerprint = hash::stamps_fingerprint(&files);
+        hash::sort_dvc(&mut files);
         let entries = files
             .par_iter()
-            .map(|(rel, p, stamp)| {
-                let md5 = self.store_one(p, stamp)?;
+            .map(|(rel, stamp)| {
+                let md5 = self.store_one(&path.join(rel), stamp)?;
                 Ok(hash::DirEntry { md5, relpath: rel.clone(), size: stamp.size, fresh: false })
             })
             .collect::<Result<Vec<_>, CacheError>>()?;
@@ -272,7 +277,7 @@ impl Repo {
         self.cache.store_bytes(&info.md5, listing.as_bytes())?;
         // With links the files are now the cache's objects, with other stamps.
         if self.link == LinkType::Copy {
-            self.remember_dir(path, &files, hash::stamps_fingerprint(&files), &info);
+            self.remember_dir(path, &files, fingerprint, &info);
         }
         Ok(info)
     }
@@ -425,9 +430,7 @@ impl Repo {
             return Ok(false);
         }
         if h.is_dir() {
-            // One stat per file: spread over the cores.
-            let listing = self.cache.listing(&h.md5)?;
-            return Ok(self.cache.has_all(listing.iter().map(|e| e.md5.as_str())));
+            return self.cache.has_listed(&h.md5);
         }
         Ok(true)
     }

@@ -1,7 +1,7 @@
 //! Remembered hashes: a file whose inode, size and modification time are unchanged since it
 //! was hashed is not read again (DVC keeps the same in `.dvc/tmp`; this is kiln's own file,
 //! `.dvc/tmp/kiln-state.bin`, which DVC ignores). A directory is remembered as a whole too:
-//! the md5 of every file's (path, inode, mtime, size) → its `.dir` hash, so an unchanged
+//! a BLAKE3 digest of every file's (path, inode, mtime, size) → its `.dir` hash, so an unchanged
 //! directory costs one `stat` walk and no per-file lookup. This is what makes `status` on an
 //! unchanged workspace a matter of `stat` calls.
 //!
