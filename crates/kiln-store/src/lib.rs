@@ -238,9 +238,7 @@ impl SqlStore {
                     sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    // MLflow's LIKE is case-sensitive (ILIKE is the other one); SQLite's is not
-                    // by default.
-                    sqlx::query("PRAGMA case_sensitive_like = ON").execute(&mut *conn).await?;
+                    sqlx::query(CASE_SENSITIVE_LIKE).execute(&mut *conn).await?;
                     sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     Ok(())
                 })
@@ -705,14 +703,9 @@ impl SqlStore {
     async fn runs_data(&self, ids: &[String]) -> Result<std::collections::HashMap<String, RunData>, MlflowError> {
         let mut out: std::collections::HashMap<String, RunData> =
             ids.iter().map(|id| (id.clone(), RunData::default())).collect();
-        for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            for (table, cols) in [("params", "param_key, param_value"), ("tags", "tag_key, tag_value")] {
-                let key = cols.split(',').next().unwrap_or("1");
-                let sql = format!(
-                    "SELECT run_uuid, {cols} FROM {table} WHERE run_uuid IN ({marks}) ORDER BY run_uuid, {key}"
-                );
-                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+        for chunk in ids.chunks(PAGE_CHUNK) {
+            for table in [KvTable::Params, KvTable::Tags] {
+                let mut q = sqlx::query(self.dialect.sql_dyn(&kv_of_runs_sql(table, chunk.len())));
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -720,14 +713,11 @@ impl SqlStore {
                     let run: String = r.try_get(0).map_err(db)?;
                     let kv = KeyValue { key: r.try_get(1).map_err(db)?, value: r.try_get(2).map_err(db)? };
                     if let Some(d) = out.get_mut(&run) {
-                        if table == "params" { d.params.push(kv) } else { d.tags.push(kv) }
+                        table.of(d).push(kv);
                     }
                 }
             }
-            let sql = format!(
-                "SELECT metric_key, metric_value, is_nan, metric_timestamp, step, run_uuid FROM latest_metrics WHERE run_uuid IN ({marks}) ORDER BY run_uuid, metric_key"
-            );
-            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+            let mut q = sqlx::query(self.dialect.sql_dyn(&latest_metrics_of_runs_sql(chunk.len())));
             for id in chunk {
                 q = q.bind(id);
             }
@@ -746,11 +736,9 @@ impl SqlStore {
     /// one by one).
     async fn runs_with_io(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, MlflowError> {
         let mut found = std::collections::HashSet::new();
-        for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            for table in ["run_model_outputs", "run_dataset_inputs", "run_model_inputs"] {
-                let sql = format!("SELECT DISTINCT run_uuid FROM {table} WHERE run_uuid IN ({marks})");
-                let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+        for chunk in ids.chunks(PAGE_CHUNK) {
+            for table in IO_TABLES {
+                let mut q = sqlx::query(self.dialect.sql_dyn(&runs_in_sql(table, chunk.len())));
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -1096,21 +1084,24 @@ impl SqlStore {
              WHERE r.experiment_id IN ({marks}) AND {stage} AND ({}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
             joins.text, where_sql.text
         );
-        let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
-        for b in &joins.binds {
-            q = bind(q, b);
-        }
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        for b in &where_sql.binds {
-            q = bind(q, b);
-        }
-        let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
-        let infos = rows.iter().map(Self::run_info_from_row).collect::<Result<Vec<_>, _>>()?;
-        let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
-        let mut data = self.runs_data(&ids).await?;
-        let with_io = self.runs_with_io(&ids).await?;
+        let mut binds = joins.binds;
+        binds.extend(ids.iter().map(|id| search::Bind::I64(*id)));
+        binds.extend(where_sql.binds);
+        let (infos, mut data, with_io, next_page_token) = if let Some(reader) = &self.reader {
+            let page = reader.search_runs(sql, binds, max_results, offset).await?;
+            (page.infos, page.data, page.with_io, page.more.then(|| encode_token(offset + max_results)))
+        } else {
+            let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
+            for b in &binds {
+                q = bind(q, b);
+            }
+            let (rows, next_page_token) = self.fetch_page(q, max_results, offset).await?;
+            let infos = rows.iter().map(Self::run_info_from_row).collect::<Result<Vec<_>, _>>()?;
+            let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+            let data = self.runs_data(&ids).await?;
+            let with_io = self.runs_with_io(&ids).await?;
+            (infos, data, with_io, next_page_token)
+        };
         let mut items = Vec::with_capacity(infos.len());
         for info in infos {
             let (inputs, outputs) = if with_io.contains(&info.run_id) {
@@ -1405,6 +1396,58 @@ fn connect_url(uri: &str) -> Result<(Dialect, String), StoreError> {
         "mysql" | "mariadb" => Ok((Dialect::MySql, format!("mysql://{rest}"))),
         _ => Err(StoreError::Scheme(redact(uri))),
     }
+}
+
+/// Every SQLite connection's, sqlx's and the reader's alike: MLflow's LIKE is case-sensitive
+/// (ILIKE is the other one); SQLite's is not by default.
+const CASE_SENSITIVE_LIKE: &str = "PRAGMA case_sensitive_like = ON";
+
+/// Runs per IN-list when a page's data is read (well under every backend's bind limit).
+const PAGE_CHUNK: usize = 500;
+
+/// The two key/value tables of a run read with its page.
+#[derive(Debug, Clone, Copy)]
+enum KvTable {
+    Params,
+    Tags,
+}
+
+impl KvTable {
+    /// Where this table's rows go in a run's data.
+    fn of(self, d: &mut RunData) -> &mut Vec<KeyValue> {
+        match self {
+            Self::Params => &mut d.params,
+            Self::Tags => &mut d.tags,
+        }
+    }
+}
+
+/// (run, key, value) of the runs in an IN-list of `n`, by run then key.
+fn kv_of_runs_sql(table: KvTable, n: usize) -> String {
+    let (table, key, value) = match table {
+        KvTable::Params => ("params", "param_key", "param_value"),
+        KvTable::Tags => ("tags", "tag_key", "tag_value"),
+    };
+    let marks = vec!["?"; n].join(", ");
+    format!("SELECT run_uuid, {key}, {value} FROM {table} WHERE run_uuid IN ({marks}) ORDER BY run_uuid, {key}")
+}
+
+/// The latest metrics of the runs in an IN-list of `n` (the columns of
+/// `SqlStore::metric_from_row`, then the run).
+fn latest_metrics_of_runs_sql(n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!(
+        "SELECT metric_key, metric_value, is_nan, metric_timestamp, step, run_uuid FROM latest_metrics WHERE run_uuid IN ({marks}) ORDER BY run_uuid, metric_key"
+    )
+}
+
+/// The tables that record a run's inputs and outputs.
+const IO_TABLES: [&str; 3] = ["run_model_outputs", "run_dataset_inputs", "run_model_inputs"];
+
+/// Which runs of an IN-list of `n` have a row in `table`.
+fn runs_in_sql(table: &str, n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!("SELECT DISTINCT run_uuid FROM {table} WHERE run_uuid IN ({marks})")
 }
 
 /// The database file of a `sqlite:` store URI (as [`connect_url`] reads it); `None` for other

@@ -14,8 +14,12 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use kiln_wire::{Metric, MlflowError};
+use std::collections::{HashMap, HashSet};
+
+use kiln_wire::{KeyValue, Metric, MlflowError, RunData, RunInfo};
 use rusqlite::{Connection, OpenFlags, params};
+
+use crate::search::Bind;
 
 /// Read connections to one SQLite database file, opened on demand and kept for reuse.
 #[derive(Debug)]
@@ -46,6 +50,7 @@ impl Reader {
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "query_only", true)?;
+        conn.execute_batch(crate::CASE_SENSITIVE_LIKE)?;
         Ok(conn)
     }
 
@@ -111,4 +116,98 @@ impl Reader {
         })
         .await
     }
+
+    /// A page of `search-runs`: the runs `sql` selects (its `?`s bound to `binds`, then the
+    /// page's limit and offset), with their params, tags and latest metrics, and which of them
+    /// have inputs or outputs, all on one connection (one snapshot) and one thread.
+    pub(crate) async fn search_runs(
+        self: &std::sync::Arc<Self>,
+        sql: String,
+        binds: Vec<Bind>,
+        max_results: i64,
+        offset: i64,
+    ) -> Result<SearchPage, MlflowError> {
+        self.with(move |conn| {
+            // One read transaction: the runs and their data come from the same snapshot.
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt = tx.prepare(&sql)?;
+            for (i, b) in binds.iter().chain(&[Bind::I64(max_results + 1), Bind::I64(offset)]).enumerate() {
+                match b {
+                    Bind::Str(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                    Bind::F64(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                    Bind::I64(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                }
+            }
+            let mut infos = Vec::new();
+            let mut rows = stmt.raw_query();
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                infos.push(RunInfo {
+                    run_uuid: id.clone(),
+                    run_id: id,
+                    run_name: r.get(1)?,
+                    experiment_id: r.get::<_, i64>(2)?.to_string(),
+                    user_id: r.get(3)?,
+                    status: r.get(4)?,
+                    start_time: r.get(5)?,
+                    end_time: r.get(6)?,
+                    lifecycle_stage: r.get(7)?,
+                    artifact_uri: r.get(8)?,
+                });
+            }
+            drop(rows);
+            let keep = usize::try_from(max_results).unwrap_or(usize::MAX);
+            let more = infos.len() > keep;
+            infos.truncate(keep);
+            let mut data: HashMap<String, RunData> =
+                infos.iter().map(|i| (i.run_id.clone(), RunData::default())).collect();
+            let mut with_io = HashSet::new();
+            let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
+            for chunk in ids.chunks(crate::PAGE_CHUNK) {
+                for table in [crate::KvTable::Params, crate::KvTable::Tags] {
+                    let mut stmt = tx.prepare(&crate::kv_of_runs_sql(table, chunk.len()))?;
+                    let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
+                    while let Some(r) = rows.next()? {
+                        let run: String = r.get(0)?;
+                        if let Some(d) = data.get_mut(&run) {
+                            table.of(d).push(KeyValue { key: r.get(1)?, value: r.get(2)? });
+                        }
+                    }
+                }
+                let mut stmt = tx.prepare(&crate::latest_metrics_of_runs_sql(chunk.len()))?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
+                while let Some(r) = rows.next()? {
+                    let run: String = r.get(5)?;
+                    if let Some(d) = data.get_mut(&run) {
+                        let value = if r.get::<_, i64>(2)? != 0 { f64::NAN } else { r.get(1)? };
+                        d.metrics.push(Metric {
+                            key: r.get(0)?,
+                            value,
+                            timestamp: r.get(3)?,
+                            step: r.get(4)?,
+                            ..Metric::default()
+                        });
+                    }
+                }
+                for table in crate::IO_TABLES {
+                    let mut stmt = tx.prepare(&crate::runs_in_sql(table, chunk.len()))?;
+                    let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
+                    while let Some(r) = rows.next()? {
+                        with_io.insert(r.get(0)?);
+                    }
+                }
+            }
+            Ok(SearchPage { infos, data, with_io, more })
+        })
+        .await
+    }
+}
+
+/// What [`Reader::search_runs`] reads for one page.
+pub(crate) struct SearchPage {
+    pub infos: Vec<RunInfo>,
+    pub data: HashMap<String, RunData>,
+    pub with_io: HashSet<String>,
+    /// A row beyond the page exists.
+    pub more: bool,
 }
