@@ -4,7 +4,7 @@
 //! against their name before use.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -114,21 +114,94 @@ impl Cache {
     /// instead of a `stat` per object; anything not seen there is looked for one by one.
     #[must_use]
     pub fn has_all<'a>(&self, md5s: impl Iterator<Item = &'a str>) -> bool {
+        self.presence(md5s).0
+    }
+
+    /// [`Cache::has_all`], and whether every object was seen in a prefix directory's listing
+    /// (none needed the one-by-one look, which also finds DVC 2's layout).
+    fn presence<'a>(&self, md5s: impl Iterator<Item = &'a str>) -> (bool, bool) {
         use rayon::prelude::*;
         let mut md5s: Vec<&str> = md5s.collect();
         if md5s.len() < 512 {
-            return md5s.par_iter().all(|m| self.find(m).is_some());
+            return (md5s.par_iter().all(|m| self.find(m).is_some()), false);
         }
         md5s.sort_unstable();
         md5s.dedup();
         let groups: Vec<&[&str]> = md5s.chunk_by(|a, b| a.get(..2) == b.get(..2)).collect();
         let base = self.root.join("files").join("md5");
-        groups.par_iter().all(|group| {
+        let one_by_one = std::sync::atomic::AtomicBool::new(false);
+        let all = groups.par_iter().all(|group| {
             let Some(prefix) = group[0].get(..2) else { return false };
             let names = object_names(&base.join(prefix));
             group.iter().all(|m| {
-                m.as_bytes().get(2..).is_some_and(|rest| names.binary_search_by(|n| n.as_slice().cmp(rest)).is_ok())
-                    || self.find(m).is_some()
+                let listed = m
+                    .as_bytes()
+                    .get(2..)
+                    .is_some_and(|rest| names.binary_search_by(|n| n.as_slice().cmp(rest)).is_ok());
+                listed || {
+                    one_by_one.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.find(m).is_some()
+                }
+            })
+        });
+        (all, !one_by_one.into_inner())
+    }
+
+    /// A digest of the stamps (inode, mtime) of the 256 prefix directories of DVC 3's layout
+    /// and of the object `listing` (inode, mtime, size), and whether any of them is too recent
+    /// to trust against clock `now_ns` on a filesystem with coarse timestamps. An object
+    /// unlinked from the cache changes its directory's stamp; see `State::listing_complete`.
+    /// Costs 257 `stat`s, against a `getdents` walk of every prefix directory for the check
+    /// itself.
+    #[must_use]
+    pub fn layout_stamp(&self, listing: &Path, now_ns: i64) -> ([u8; 16], bool) {
+        use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+        let mut buf = Vec::with_capacity(257 * 24);
+        let mut racy = false;
+        let mut put = |st: Option<&rustix::fs::Stat>, with_size: bool| match st {
+            Some(st) => {
+                let stamp = crate::state::Stamp::of_stat(st, now_ns);
+                racy |= stamp.racy;
+                buf.push(1);
+                buf.extend_from_slice(&stamp.ino.to_le_bytes());
+                buf.extend_from_slice(&stamp.mtime_ns.to_le_bytes());
+                if with_size {
+                    buf.extend_from_slice(&stamp.size.to_le_bytes());
+                }
+            }
+            None => buf.push(0),
+        };
+        let base = self.root.join("files").join("md5");
+        match rustix::fs::openat(CWD, &base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                for i in 0..=255u8 {
+                    put(rustix::fs::statat(&fd, format!("{i:02x}").as_str(), AtFlags::empty()).ok().as_ref(), false);
+                }
+            }
+            Err(_) => put(None, false),
+        }
+        put(rustix::fs::stat(listing).ok().as_ref(), true);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&blake3::hash(&buf).as_bytes()[..16]);
+        (out, racy)
+    }
+
+    /// Whether this cache's filesystem gives a directory a new mtime for every change made
+    /// after its mtime was read, however soon (Linux 6.13+'s multigrain timestamps on ext4,
+    /// XFS, btrfs, tmpfs); with coarse timestamps two changes within one clock tick share an
+    /// mtime. Probed once per process in a scratch directory inside the cache: read the mtime,
+    /// add an entry, read it again, four times.
+    #[must_use]
+    pub fn fine_grained_mtimes(&self) -> bool {
+        static FINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *FINE.get_or_init(|| {
+            let Ok(dir) = tempfile::Builder::new().prefix(".kiln-mtime-probe-").tempdir_in(&self.root) else {
+                return false;
+            };
+            let mtime = || std::fs::metadata(dir.path()).ok().map(|m| (m.mtime(), m.mtime_nsec()));
+            (0..4).all(|i| {
+                let before = mtime();
+                before.is_some() && std::fs::File::create(dir.path().join(i.to_string())).is_ok() && mtime() != before
             })
         })
     }
@@ -307,6 +380,15 @@ impl Cache {
     /// # Errors
     /// A corrupt listing.
     pub fn has_listed(&self, md5: &str) -> Result<bool, CacheError> {
+        Ok(self.listed_presence(md5)?.0)
+    }
+
+    /// [`Cache::has_listed`], and whether every object was seen in a prefix directory's
+    /// listing (see [`Cache::presence`]).
+    ///
+    /// # Errors
+    /// A corrupt listing.
+    pub fn listed_presence(&self, md5: &str) -> Result<(bool, bool), CacheError> {
         #[derive(serde::Deserialize)]
         struct Entry<'a> {
             #[serde(borrow)]
@@ -314,12 +396,12 @@ impl Cache {
         }
         let (path, text) = match self.verified_bytes(md5) {
             Ok(found) => found,
-            Err(CacheError::Missing(_)) => return Ok(false),
+            Err(CacheError::Missing(_)) => return Ok((false, false)),
             Err(e) => return Err(e),
         };
         let entries: Vec<Entry<'_>> =
             serde_json::from_slice(&text).map_err(|e| CacheError::Corrupt { md5: format!("{md5} ({e})"), path })?;
-        Ok(self.has_all(entries.iter().map(|e| e.md5.as_ref())))
+        Ok(self.presence(entries.iter().map(|e| e.md5.as_ref())))
     }
 
     /// The object's path and bytes, refused unless they hash to `md5` (read once).

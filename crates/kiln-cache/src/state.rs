@@ -13,9 +13,18 @@
 //! next time, by which point its mtime is old enough to trust. A directory is remembered only
 //! when none of its files is racy.
 //!
-//! The file is a small binary format (magic, then the directory records, then the file
-//! records, little-endian); the file records are decoded only when a lookup needs them. An
-//! unreadable or foreign file is an empty state: it is only a cache.
+//! **Complete listings.** Whether the cache holds every object of a `.dir` listing is
+//! remembered too, under a digest of the stamps of the cache's prefix directories and of the
+//! listing object (see `Cache::layout_stamp`): an object leaves the cache only by being
+//! unlinked from its prefix directory, which changes that directory's mtime, so an unchanged
+//! digest means nothing left. The stamps are taken before the objects are checked, and the
+//! record is kept only when a later change is sure to show: the directories' mtimes are older
+//! than [`RACY_NS`], or the filesystem hands out a new, fine-grained mtime for any change after
+//! one was read (Linux's multigrain timestamps; probed, see `Cache::fine_grained_mtimes`).
+//!
+//! The file is a small binary format (magic, then the directory records, the complete
+//! listings, then the file records, little-endian); the file records are decoded only when a
+//! lookup needs them. An unreadable or foreign file is an empty state: it is only a cache.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -24,7 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::CacheError;
 
-const MAGIC: &[u8] = b"kiln-state 2\n";
+const MAGIC: &[u8] = b"kiln-state 3\n";
 /// How much older than the clock at `stat` time an mtime must be to be trusted (covers the
 /// kernel's coarse file-time clock, one tick behind the real one).
 pub const RACY_NS: i64 = 100_000_000;
@@ -107,6 +116,9 @@ pub struct State {
     raw_files: Mutex<Option<Vec<u8>>>,
     files: OnceLock<Mutex<HashMap<String, FileRec>>>,
     dirs: Mutex<HashMap<String, DirRec>>,
+    /// `.dir` md5 (without the suffix) → the layout stamp under which all its objects were
+    /// seen in the cache.
+    complete: Mutex<HashMap<[u8; 16], [u8; 16]>>,
     dirty: Mutex<bool>,
 }
 
@@ -152,8 +164,12 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// The directory records, and the rest of the bytes (the file records).
-fn parse_dirs(data: &[u8]) -> Option<(HashMap<String, DirRec>, Vec<u8>)> {
+/// What [`parse_dirs`] reads: directory records, complete listings, and the file records'
+/// bytes.
+type Head = (HashMap<String, DirRec>, HashMap<[u8; 16], [u8; 16]>, Vec<u8>);
+
+/// The directory records and complete listings, and the rest of the bytes (the file records).
+fn parse_dirs(data: &[u8]) -> Option<Head> {
     let mut r = Reader(data.strip_prefix(MAGIC)?);
     let n = r.u64()?;
     let mut dirs = HashMap::new();
@@ -165,7 +181,13 @@ fn parse_dirs(data: &[u8]) -> Option<(HashMap<String, DirRec>, Vec<u8>)> {
         let nfiles = r.u64()?;
         dirs.insert(key, DirRec { fingerprint, md5, size, nfiles });
     }
-    Some((dirs, r.0.to_vec()))
+    let n = r.u64()?;
+    let mut complete = HashMap::new();
+    for _ in 0..n {
+        let listing = r.md5()?;
+        complete.insert(listing, r.md5()?);
+    }
+    Some((dirs, complete, r.0.to_vec()))
 }
 
 fn parse_files(data: &[u8]) -> Option<HashMap<String, FileRec>> {
@@ -187,12 +209,13 @@ impl State {
     /// Loads `path` (a missing, unreadable or foreign file is an empty state).
     #[must_use]
     pub fn load(path: &Path) -> Self {
-        let (dirs, rest) = std::fs::read(path).ok().and_then(|b| parse_dirs(&b)).unwrap_or_default();
+        let (dirs, complete, rest) = std::fs::read(path).ok().and_then(|b| parse_dirs(&b)).unwrap_or_default();
         Self {
             path: path.to_owned(),
             raw_files: Mutex::new(Some(rest)),
             files: OnceLock::new(),
             dirs: Mutex::new(dirs),
+            complete: Mutex::new(complete),
             dirty: Mutex::new(false),
         }
     }
@@ -299,6 +322,25 @@ impl State {
         }
     }
 
+    /// Whether every object of the listing `md5` (`….dir`) was seen in the cache under the
+    /// layout stamp `stamp` (see the module's notes).
+    #[must_use]
+    pub fn listing_complete(&self, md5: &str, stamp: &[u8; 16]) -> bool {
+        let Some(key) = md5.strip_suffix(".dir").and_then(unhex) else { return false };
+        self.complete.lock().is_ok_and(|c| c.get(&key) == Some(stamp))
+    }
+
+    /// Remembers that every object of the listing `md5` was in the cache under `stamp`, taken
+    /// before they were looked for (the caller checks that a later change would show in it).
+    pub fn record_listing_complete(&self, md5: &str, stamp: [u8; 16]) {
+        let Some(key) = md5.strip_suffix(".dir").and_then(unhex) else { return };
+        if let Ok(mut c) = self.complete.lock()
+            && c.insert(key, stamp) != Some(stamp)
+        {
+            self.mark_dirty();
+        }
+    }
+
     /// Writes the state if it changed (temp file + rename).
     ///
     /// # Errors
@@ -321,6 +363,16 @@ impl State {
             }
         } else {
             out.extend_from_slice(&0u64.to_le_bytes());
+        }
+        match self.complete.lock() {
+            Ok(c) => {
+                out.extend_from_slice(&(c.len() as u64).to_le_bytes());
+                for (listing, stamp) in c.iter() {
+                    out.extend_from_slice(listing);
+                    out.extend_from_slice(stamp);
+                }
+            }
+            Err(_) => out.extend_from_slice(&0u64.to_le_bytes()),
         }
         if let Ok(files) = self.files().lock() {
             out.extend_from_slice(&(files.len() as u64).to_le_bytes());
@@ -373,6 +425,13 @@ mod tests {
         assert_eq!(s.get(&a).unwrap().0, crate::hash::md5_bytes(b"a"));
         assert!(s.get(&b).is_none());
         assert_eq!(s.dir(dir.path(), &[7; 16]).unwrap().nfiles, 2);
+        let listing = format!("{}.dir", "ab".repeat(16));
+        s.record_listing_complete(&listing, [9; 16]);
+        s.save().unwrap();
+        let s = State::load(&st);
+        assert!(s.listing_complete(&listing, &[9; 16]));
+        assert!(!s.listing_complete(&listing, &[1; 16]));
+        assert!(!s.listing_complete(&format!("{}.dir", "cd".repeat(16)), &[9; 16]));
         assert!(s.dir(dir.path(), &[8; 16]).is_none());
         // A change of content that keeps the size shows in the stamp (mtime).
         std::fs::write(&a, "z").unwrap();
