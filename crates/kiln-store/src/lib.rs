@@ -24,6 +24,7 @@ pub mod registry;
 pub use registry::NewModelVersion;
 pub mod search;
 mod sqlite_read;
+mod sqlite_write;
 mod store;
 pub use store::{Store, StoreFuture};
 pub mod validate;
@@ -140,6 +141,8 @@ pub struct SqlStore {
     artifact_root: String,
     /// SQLite file stores only: large reads that bypass sqlx's row-by-row hand-off.
     reader: Option<std::sync::Arc<sqlite_read::Reader>>,
+    /// SQLite file stores only: the writer thread that commits concurrent scripts together.
+    writer: Option<std::sync::Arc<sqlite_write::Writer>>,
 }
 
 /// A write transaction (and, on SQLite, this process's write lock until it ends). Derefs to the
@@ -168,20 +171,21 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// The statements of one SQLite write transaction with no reads in between, run as one query
-/// (see [`SqlStore::sqlite_script`]).
+/// The statements of one SQLite write transaction with no reads in between (see
+/// [`SqlStore::sqlite_script`]).
 #[derive(Default)]
 struct Script {
-    sql: String,
-    binds: Vec<search::Bind>,
+    statements: Vec<(String, Vec<search::Bind>)>,
 }
 
 impl Script {
     /// Appends a statement with `?` placeholders and their values, in order.
     fn push(&mut self, statement: &str, binds: impl IntoIterator<Item = search::Bind>) {
-        self.sql.push_str(statement);
-        self.sql.push_str(";\n");
-        self.binds.extend(binds);
+        self.statements.push((statement.to_owned(), binds.into_iter().collect()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.statements.is_empty()
     }
 }
 
@@ -246,12 +250,24 @@ impl SqlStore {
         }
         let pool = opts.connect(&url).await.map_err(|source| StoreError::Connect { uri: redact(uri), source })?;
         migrate(&pool, dialect).await.map_err(|source| StoreError::Migrate { uri: redact(uri), source })?;
+        let write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>> =
+            (dialect == Dialect::Sqlite).then(Default::default);
+        let file = sqlite_file(uri);
+        let writer = match (&file, &write_lock) {
+            (Some(path), Some(lock)) => {
+                Some(std::sync::Arc::new(sqlite_write::Writer::start(path, lock.clone()).map_err(|e| {
+                    StoreError::Connect { uri: redact(uri), source: sqlx::Error::Configuration(e.into()) }
+                })?))
+            }
+            _ => None,
+        };
         Ok(Self {
             pool,
             dialect,
-            write_lock: (dialect == Dialect::Sqlite).then(Default::default),
+            write_lock,
             artifact_root: artifact_root.trim_end_matches('/').to_owned(),
-            reader: sqlite_file(uri).map(|path| std::sync::Arc::new(sqlite_read::Reader::new(path))),
+            reader: file.map(|path| std::sync::Arc::new(sqlite_read::Reader::new(path))),
+            writer,
         })
     }
 
@@ -289,11 +305,19 @@ impl SqlStore {
     /// of four or five. A statement that fails stops the script before `COMMIT`; the transaction
     /// is then rolled back (or the connection closed), so nothing of it stays.
     async fn sqlite_script(&self, script: Script) -> Result<(), MlflowError> {
+        if let Some(writer) = &self.writer {
+            return writer.write(None, script.statements).await;
+        }
         let _guard = self.write_guard().await;
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let text = format!("BEGIN IMMEDIATE;\n{}COMMIT", script.sql);
+        let mut text = String::from("BEGIN IMMEDIATE;\n");
+        for (statement, _) in &script.statements {
+            text.push_str(statement);
+            text.push_str(";\n");
+        }
+        text.push_str("COMMIT");
         let mut q = sqlx::query(AssertSqlSafe(text));
-        for b in &script.binds {
+        for b in script.statements.iter().flat_map(|(_, binds)| binds) {
             q = bind(q, b);
         }
         if let Err(e) = q.execute(&mut *conn).await {
@@ -863,18 +887,23 @@ impl SqlStore {
                 )));
             }
         }
-        let info = self.run_info(run_id).await?;
-        if info.lifecycle_stage != "active" {
-            return Err(MlflowError::invalid(format!(
-                "The run {run_id} must be in the 'active' state. Current state is {}.",
-                info.lifecycle_stage
-            )));
-        }
         let run_name = tags.iter().rev().find(|t| t.key == "mlflow.runName");
         let latest = latest_points(metrics);
-        if self.dialect == Dialect::Sqlite && params.is_empty() && metrics.iter().all(|m| m.model_id.is_none()) {
+        let scripted =
+            self.dialect == Dialect::Sqlite && params.is_empty() && metrics.iter().all(|m| m.model_id.is_none());
+        if !(scripted && self.writer.is_some()) {
+            // (The writer checks the run inside the transaction that writes.)
+            let info = self.run_info(run_id).await?;
+            if info.lifecycle_stage != "active" {
+                return Err(MlflowError::invalid(format!(
+                    "The run {run_id} must be in the 'active' state. Current state is {}.",
+                    info.lifecycle_stage
+                )));
+            }
+        }
+        if scripted {
             // No write-once params to compare and no models to look up: nothing to read in the
-            // transaction, so it goes to SQLite as one script.
+            // transaction but the run's state, so it goes to SQLite as one script.
             use search::Bind::Str;
             let mut script = Script::default();
             RUN_TAGS.upsert_into_script(Owner::Text(run_id), tags, &mut script);
@@ -889,7 +918,10 @@ impl SqlStore {
             if !latest.is_empty() {
                 script.push(&upsert_latest_sql(latest.len()), latest.iter().flat_map(|m| metric_binds(run_id, m)));
             }
-            if script.sql.is_empty() {
+            if let Some(writer) = &self.writer {
+                return writer.write(Some(run_id), script.statements).await;
+            }
+            if script.is_empty() {
                 return Ok(());
             }
             return self.sqlite_script(script).await;
@@ -1531,6 +1563,45 @@ mod tests {
         assert_eq!(got.info.run_name, "before");
         assert_eq!(got.data.metrics[0].step, 11);
         assert_eq!(store.metric_history(&run, "m", None, None).await.unwrap().items.len(), 12);
+    }
+
+    /// Writes that share one SQLite transaction stand alone: one for a deleted or unknown run
+    /// is answered with its own error and leaves nothing; the others commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqlStore::open(&uri, "mlflow-artifacts:").await.unwrap();
+        let good = store.create_run(Some("0"), "u", None, None, &[]).await.unwrap().info.run_id;
+        let gone = store.create_run(Some("0"), "u", None, None, &[]).await.unwrap().info.run_id;
+        store.delete_run(&gone).await.unwrap();
+        let tasks: Vec<_> = (0..60i64)
+            .map(|i| {
+                let store = store.clone();
+                let run = match i % 6 {
+                    0 => gone.clone(),
+                    1 => "0123456789abcdef0123456789abcdef".to_owned(),
+                    _ => good.clone(),
+                };
+                tokio::spawn(async move {
+                    let m = Metric { key: "m".into(), value: 1.0, timestamp: 1, step: i, ..Metric::default() };
+                    let tag = KeyValue { key: format!("t{i}"), value: "v".into() };
+                    (i, store.log_batch(&run, &[m], &[], &[tag]).await)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            match i % 6 {
+                0 => assert_eq!(result.unwrap_err().code, kiln_wire::ErrorCode::InvalidParameterValue),
+                1 => assert_eq!(result.unwrap_err().code, kiln_wire::ErrorCode::ResourceDoesNotExist),
+                _ => result.unwrap(),
+            }
+        }
+        assert_eq!(store.metric_history(&good, "m", None, None).await.unwrap().items.len(), 40);
+        assert_eq!(store.get_run(&good).await.unwrap().data.tags.len(), 41); // 40 + mlflow.runName
+        assert!(store.metric_history(&gone, "m", None, None).await.unwrap().items.is_empty());
+        assert_eq!(store.get_run(&gone).await.unwrap().data.tags.len(), 1);
     }
 
     #[test]
