@@ -1041,7 +1041,7 @@ impl SqlStore {
         key: &str,
         max_results: Option<i64>,
         page_token: Option<&str>,
-    ) -> Result<Page<Metric>, MlflowError> {
+    ) -> Result<Page<kiln_wire::MetricPoint>, MlflowError> {
         self.run_info(run_id).await?;
         if let Some(max) = max_results {
             validate::max_results(max, 25_000)?;
@@ -1069,12 +1069,10 @@ impl SqlStore {
         for r in rows.iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
             let value: f64 = r.try_get(0).map_err(db)?;
             let is_nan: i64 = r.try_get(1).map_err(db)?;
-            items.push(Metric {
-                key: key.to_owned(),
+            items.push(kiln_wire::MetricPoint {
                 value: if is_nan != 0 { f64::NAN } else { value },
                 timestamp: r.try_get(2).map_err(db)?,
                 step: r.try_get(3).map_err(db)?,
-                ..Metric::default()
             });
         }
         Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) })
@@ -1526,7 +1524,9 @@ mod tests {
             .collect();
         store.log_batch(&run, &points, &[], &[]).await.unwrap();
         let fast = store.metric_history(&run, "k", None, None).await.unwrap().items;
-        let bits = |ms: &[Metric]| ms.iter().map(|m| (m.value.to_bits(), m.step, m.timestamp)).collect::<Vec<_>>();
+        let bits = |ms: &[kiln_wire::MetricPoint]| {
+            ms.iter().map(|m| (m.value.to_bits(), m.step, m.timestamp)).collect::<Vec<_>>()
+        };
         let want: Vec<f64> = values.iter().map(|v| if v.is_nan() { f64::NAN } else { stored_value(*v).0 }).collect();
         assert_eq!(
             fast.iter().map(|m| m.value.to_bits()).collect::<Vec<_>>(),

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use std::collections::{HashMap, HashSet};
 
-use kiln_wire::{KeyValue, Metric, MlflowError, RunData, RunInfo};
+use kiln_wire::{KeyValue, Metric, MetricPoint, MlflowError, RunData, RunInfo};
 use rusqlite::{Connection, OpenFlags, params};
 
 use crate::search::Bind;
@@ -89,10 +89,10 @@ impl Reader {
         key: &str,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<Metric>, MlflowError> {
+    ) -> Result<Vec<MetricPoint>, MlflowError> {
         let (run_id, key) = (run_id.to_owned(), key.to_owned());
         self.with(move |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT value_bits, metric_value, is_nan, metric_timestamp, step FROM metrics \
                  WHERE run_uuid = ?1 AND metric_key = ?2 ORDER BY step, metric_timestamp LIMIT ?3 OFFSET ?4",
             )?;
@@ -104,13 +104,7 @@ impl Reader {
                     None if r.get::<_, i64>(2)? != 0 => f64::NAN,
                     None => r.get(1)?,
                 };
-                out.push(Metric {
-                    key: key.clone(),
-                    value,
-                    timestamp: r.get(3)?,
-                    step: r.get(4)?,
-                    ..Metric::default()
-                });
+                out.push(MetricPoint { value, timestamp: r.get(3)?, step: r.get(4)? });
             }
             Ok(out)
         })

@@ -70,7 +70,7 @@ store_trait! { 'a;
     /// Metrics, params and tags of one run in one transaction.
     fn log_batch(&self, run_id: &'a str, metrics: &'a [Metric], params: &'a [KeyValue], tags: &'a [KeyValue]) -> ();
     fn delete_tag(&self, run_id: &'a str, key: &'a str) -> ();
-    fn metric_history(&self, run_id: &'a str, key: &'a str, max_results: Option<i64>, page_token: Option<&'a str>) -> Page<Metric>;
+    fn metric_history(&self, run_id: &'a str, key: &'a str, max_results: Option<i64>, page_token: Option<&'a str>) -> Page<kiln_wire::MetricPoint>;
     fn search_runs(
         &self,
         experiment_ids: &'a [String],

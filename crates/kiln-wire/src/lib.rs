@@ -154,6 +154,67 @@ pub struct Metric {
     pub dataset_digest: Option<String>,
 }
 
+/// One point of a metric's history; its key is the one the history was asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricPoint {
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
+
+/// `metrics/get-history`'s answer written straight from the points: byte for byte what serde
+/// writes for `{"metrics": [Metric, …], "next_page_token": …}` (tested), without a `Metric`
+/// and its key string per point, and with the key and field names escaped once instead of
+/// once per point (a 100,000-point history is 8.5 MB of JSON).
+///
+/// # Errors
+/// Never for these types; serde_json's errors are passed on.
+pub fn history_json(
+    key: &str,
+    points: &[MetricPoint],
+    next_page_token: Option<&str>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    /// The value as `Metric` serializes it.
+    struct Value(f64);
+    impl Serialize for Value {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            special_double::serialize(&self.0, s)
+        }
+    }
+    let mut out = Vec::with_capacity(64 + points.len() * (80 + key.len()));
+    out.push(b'{');
+    if !points.is_empty() {
+        let mut head = b"{\"key\":".to_vec();
+        serde_json::to_writer(&mut head, key)?;
+        head.extend_from_slice(b",\"value\":");
+        out.extend_from_slice(b"\"metrics\":[");
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&head);
+            serde_json::to_writer(&mut out, &Value(p.value))?;
+            out.extend_from_slice(b",\"timestamp\":");
+            serde_json::to_writer(&mut out, &p.timestamp)?;
+            if p.step != 0 {
+                out.extend_from_slice(b",\"step\":");
+                serde_json::to_writer(&mut out, &p.step)?;
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    if let Some(token) = next_page_token {
+        if !points.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"next_page_token\":");
+        serde_json::to_writer(&mut out, token)?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 /// A run's params, tags and latest metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunData {
@@ -283,6 +344,52 @@ pub mod special_double {
                 "-Infinity" => Ok(f64::NEG_INFINITY),
                 other => other.parse().map_err(|_| serde::de::Error::custom(format!("`{other}` is not a number"))),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `history_json` writes what serde writes for the same points as `Metric`s.
+    #[test]
+    fn history_json_is_what_serde_writes() {
+        #[derive(Serialize)]
+        struct History<'a> {
+            #[serde(skip_serializing_if = "<[Metric]>::is_empty")]
+            metrics: &'a [Metric],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            next_page_token: Option<&'a str>,
+        }
+        let values =
+            [0.1, -0.0, 0.0, 1e-300, 5e-324, f64::MAX, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.0, -2.5e22];
+        let points: Vec<MetricPoint> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| MetricPoint { value: *v, timestamp: 1_733_000_000_000 - i as i64, step: i as i64 - 3 })
+            .collect();
+        for key in ["loss", "a \"quoted\" key/é\n"] {
+            for token in [None, Some("7b226f6666736574223a327d")] {
+                for n in [0, 1, points.len()] {
+                    let metrics: Vec<Metric> = points[..n]
+                        .iter()
+                        .map(|p| Metric {
+                            key: key.into(),
+                            value: p.value,
+                            timestamp: p.timestamp,
+                            step: p.step,
+                            ..Metric::default()
+                        })
+                        .collect();
+                    let want = serde_json::to_vec(&History { metrics: &metrics, next_page_token: token }).unwrap();
+                    assert_eq!(
+                        String::from_utf8(history_json(key, &points[..n], token).unwrap()).unwrap(),
+                        String::from_utf8(want).unwrap()
+                    );
+                }
+            }
         }
     }
 }
