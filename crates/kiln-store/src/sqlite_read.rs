@@ -1,5 +1,5 @@
-//! Large reads from an SQLite store straight through SQLite's C API (rusqlite), on a blocking
-//! thread, beside the sqlx pool.
+//! Large reads from an SQLite store (a metric history, a search page with its runs' data)
+//! straight through SQLite's C API (rusqlite), on a blocking thread, beside the sqlx pool.
 //!
 //! Why: sqlx runs each SQLite connection on a worker thread of its own and hands every result
 //! row over to the async caller one at a time. For a 100,000-point metric history those
@@ -11,15 +11,15 @@
 //! The connections are read-only in effect (`query_only`), see committed data only (WAL
 //! snapshots), and are kept for reuse.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
-
-use std::collections::{HashMap, HashSet};
 
 use kiln_wire::{KeyValue, Metric, MetricPoint, MlflowError, RunData, RunInfo};
 use rusqlite::{Connection, OpenFlags, params};
 
 use crate::search::Bind;
+use crate::sqlite_write::failed;
 
 /// Read connections to one SQLite database file, opened on demand and kept for reuse.
 #[derive(Debug)]
@@ -30,11 +30,6 @@ pub(crate) struct Reader {
 
 /// At most this many idle connections are kept (more may be open at once under load).
 const KEEP: usize = 4;
-
-fn failed(e: &rusqlite::Error) -> MlflowError {
-    tracing::error!(error = %e, "database error (sqlite read)");
-    MlflowError::internal(format!("database error: {e}"))
-}
 
 impl Reader {
     pub(crate) fn new(path: PathBuf) -> Self {
@@ -77,7 +72,7 @@ impl Reader {
             out
         })
         .await
-        .map_err(|e| MlflowError::internal(format!("history read task failed: {e}")))?
+        .map_err(|e| MlflowError::internal(format!("the SQLite read task failed: {e}")))?
     }
 
     /// Up to `limit` points of one metric from `offset`, by (step, timestamp). Values come

@@ -42,9 +42,10 @@ impl std::fmt::Debug for Job {
     }
 }
 
-/// A database error as MLflow's error: a unique-key violation is a client race (400
-/// `RESOURCE_ALREADY_EXISTS`), a busy database one to retry (503), anything else a fault (500).
-fn failed(e: &rusqlite::Error) -> MlflowError {
+/// A database error (of this writer or of `sqlite_read`'s connections) as MLflow's error: a
+/// unique-key violation is a client race (400 `RESOURCE_ALREADY_EXISTS`), a busy database one
+/// to retry (503), anything else a fault (500).
+pub(crate) fn failed(e: &rusqlite::Error) -> MlflowError {
     use rusqlite::ffi::ErrorCode;
     match e.sqlite_error() {
         Some(s) if s.code == ErrorCode::ConstraintViolation && matches!(s.extended_code, 1555 | 2067) => {
@@ -55,7 +56,7 @@ fn failed(e: &rusqlite::Error) -> MlflowError {
             MlflowError::new(kiln_wire::ErrorCode::TemporarilyUnavailable, format!("the database is busy, retry: {e}"))
         }
         _ => {
-            tracing::error!(error = %e, "database error (sqlite writer)");
+            tracing::error!(error = %e, "database error (sqlite)");
             MlflowError::internal(format!("database error: {e}"))
         }
     }
