@@ -34,6 +34,10 @@ use std::sync::{Mutex, OnceLock};
 use crate::CacheError;
 
 const MAGIC: &[u8] = b"kiln-state 3\n";
+/// The format before complete listings: its file records are still good (its directory
+/// fingerprints were md5s, so they simply no longer match), and keeping them spares a re-hash of
+/// every file after an upgrade.
+const MAGIC_2: &[u8] = b"kiln-state 2\n";
 /// How much older than the clock at `stat` time an mtime must be to be trusted (covers the
 /// kernel's coarse file-time clock, one tick behind the real one).
 pub const RACY_NS: i64 = 100_000_000;
@@ -170,7 +174,10 @@ type Head = (HashMap<String, DirRec>, HashMap<[u8; 16], [u8; 16]>, Vec<u8>);
 
 /// The directory records and complete listings, and the rest of the bytes (the file records).
 fn parse_dirs(data: &[u8]) -> Option<Head> {
-    let mut r = Reader(data.strip_prefix(MAGIC)?);
+    let (mut r, v2) = match data.strip_prefix(MAGIC) {
+        Some(rest) => (Reader(rest), false),
+        None => (Reader(data.strip_prefix(MAGIC_2)?), true),
+    };
     let n = r.u64()?;
     let mut dirs = HashMap::new();
     for _ in 0..n {
@@ -181,7 +188,7 @@ fn parse_dirs(data: &[u8]) -> Option<Head> {
         let nfiles = r.u64()?;
         dirs.insert(key, DirRec { fingerprint, md5, size, nfiles });
     }
-    let n = r.u64()?;
+    let n = if v2 { 0 } else { r.u64()? };
     let mut complete = HashMap::new();
     for _ in 0..n {
         let listing = r.md5()?;
@@ -433,6 +440,24 @@ mod tests {
         assert!(!s.listing_complete(&listing, &[1; 16]));
         assert!(!s.listing_complete(&format!("{}.dir", "cd".repeat(16)), &[9; 16]));
         assert!(s.dir(dir.path(), &[8; 16]).is_none());
+        // A state of the format before complete listings keeps its file records.
+        let v3 = std::fs::read(&st).unwrap();
+        let mut v2 = MAGIC_2.to_vec();
+        v2.extend_from_slice(&0u64.to_le_bytes()); // no directory records
+        let rest = &v3[MAGIC.len()..];
+        let dirs = usize::try_from(u64::from_le_bytes(rest[..8].try_into().unwrap())).unwrap();
+        assert_eq!(dirs, 1);
+        // Skip the one directory record (key, fingerprint, md5, size, nfiles) and the complete
+        // listings (count, then 32 bytes each); what follows are the file records.
+        let key_len = usize::try_from(u64::from_le_bytes(rest[8..16].try_into().unwrap())).unwrap();
+        let mut at = 16 + key_len + 16 + 16 + 8 + 8;
+        let listings = usize::try_from(u64::from_le_bytes(rest[at..at + 8].try_into().unwrap())).unwrap();
+        at += 8 + listings * 32;
+        v2.extend_from_slice(&rest[at..]);
+        std::fs::write(&st, &v2).unwrap();
+        let old = State::load(&st);
+        assert_eq!(old.get(&a).unwrap().0, crate::hash::md5_bytes(b"a"));
+        assert!(!old.listing_complete(&listing, &[9; 16]));
         // A change of content that keeps the size shows in the stamp (mtime).
         std::fs::write(&a, "z").unwrap();
         assert!(s.get(&a).is_none());
