@@ -32,6 +32,16 @@ pub(crate) const MODEL_TAGS: KvTable =
 pub(crate) const MODEL_PARAMS: KvTable =
     KvTable { table: "logged_model_params", owner: "model_id", key: "param_key", value: "param_value" };
 
+impl KvTable {
+    /// (owner, key, value) of the owners in an IN-list of `n`, by owner then key: a page's
+    /// pairs in one query.
+    pub(crate) fn of_owners_sql(self, n: usize) -> String {
+        let Self { table, owner, key, value } = self;
+        let marks = vec!["?"; n].join(", ");
+        format!("SELECT {owner}, {key}, {value} FROM {table} WHERE {owner} IN ({marks}) ORDER BY {owner}, {key}")
+    }
+}
+
 /// Whose pairs: experiments have numeric ids, runs and models text ones.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Owner<'a> {

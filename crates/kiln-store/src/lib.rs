@@ -728,8 +728,8 @@ impl SqlStore {
         let mut out: std::collections::HashMap<String, RunData> =
             ids.iter().map(|id| (id.clone(), RunData::default())).collect();
         for chunk in ids.chunks(PAGE_CHUNK) {
-            for table in [KvTable::Params, KvTable::Tags] {
-                let mut q = sqlx::query(self.dialect.sql_dyn(&kv_of_runs_sql(table, chunk.len())));
+            for (table, into) in RUN_DATA_KV {
+                let mut q = sqlx::query(self.dialect.sql_dyn(&table.of_owners_sql(chunk.len())));
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -737,7 +737,7 @@ impl SqlStore {
                     let run: String = r.try_get(0).map_err(db)?;
                     let kv = KeyValue { key: r.try_get(1).map_err(db)?, value: r.try_get(2).map_err(db)? };
                     if let Some(d) = out.get_mut(&run) {
-                        table.of(d).push(kv);
+                        into(d).push(kv);
                     }
                 }
             }
@@ -1435,32 +1435,9 @@ const CASE_SENSITIVE_LIKE: &str = "PRAGMA case_sensitive_like = ON";
 /// Runs per IN-list when a page's data is read (well under every backend's bind limit).
 const PAGE_CHUNK: usize = 500;
 
-/// The two key/value tables of a run read with its page.
-#[derive(Debug, Clone, Copy)]
-enum KvTable {
-    Params,
-    Tags,
-}
-
-impl KvTable {
-    /// Where this table's rows go in a run's data.
-    fn of(self, d: &mut RunData) -> &mut Vec<KeyValue> {
-        match self {
-            Self::Params => &mut d.params,
-            Self::Tags => &mut d.tags,
-        }
-    }
-}
-
-/// (run, key, value) of the runs in an IN-list of `n`, by run then key.
-fn kv_of_runs_sql(table: KvTable, n: usize) -> String {
-    let (table, key, value) = match table {
-        KvTable::Params => ("params", "param_key", "param_value"),
-        KvTable::Tags => ("tags", "tag_key", "tag_value"),
-    };
-    let marks = vec!["?"; n].join(", ");
-    format!("SELECT run_uuid, {key}, {value} FROM {table} WHERE run_uuid IN ({marks}) ORDER BY run_uuid, {key}")
-}
+/// The key/value tables read with a page of runs, and where each one's pairs go.
+type PairsOf = fn(&mut RunData) -> &mut Vec<KeyValue>;
+const RUN_DATA_KV: [(kv::KvTable, PairsOf); 2] = [(RUN_PARAMS, |d| &mut d.params), (RUN_TAGS, |d| &mut d.tags)];
 
 /// The latest metrics of the runs in an IN-list of `n` (the columns of
 /// `SqlStore::metric_from_row`, then the run).

@@ -119,7 +119,7 @@ impl Reader {
         self.with(move |conn| {
             // One read transaction: the runs and their data come from the same snapshot.
             let tx = conn.unchecked_transaction()?;
-            let mut stmt = tx.prepare(&sql)?;
+            let mut stmt = tx.prepare_cached(&sql)?;
             for (i, b) in binds.iter().chain(&[Bind::I64(max_results + 1), Bind::I64(offset)]).enumerate() {
                 match b {
                     Bind::Str(v) => stmt.raw_bind_parameter(i + 1, v)?,
@@ -153,17 +153,17 @@ impl Reader {
             let mut with_io = HashSet::new();
             let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
             for chunk in ids.chunks(crate::PAGE_CHUNK) {
-                for table in [crate::KvTable::Params, crate::KvTable::Tags] {
-                    let mut stmt = tx.prepare(&crate::kv_of_runs_sql(table, chunk.len()))?;
+                for (table, into) in crate::RUN_DATA_KV {
+                    let mut stmt = tx.prepare_cached(&table.of_owners_sql(chunk.len()))?;
                     let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
                     while let Some(r) = rows.next()? {
                         let run: String = r.get(0)?;
                         if let Some(d) = data.get_mut(&run) {
-                            table.of(d).push(KeyValue { key: r.get(1)?, value: r.get(2)? });
+                            into(d).push(KeyValue { key: r.get(1)?, value: r.get(2)? });
                         }
                     }
                 }
-                let mut stmt = tx.prepare(&crate::latest_metrics_of_runs_sql(chunk.len()))?;
+                let mut stmt = tx.prepare_cached(&crate::latest_metrics_of_runs_sql(chunk.len()))?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
                 while let Some(r) = rows.next()? {
                     let run: String = r.get(5)?;
@@ -179,7 +179,7 @@ impl Reader {
                     }
                 }
                 for table in crate::IO_TABLES {
-                    let mut stmt = tx.prepare(&crate::runs_in_sql(table, chunk.len()))?;
+                    let mut stmt = tx.prepare_cached(&crate::runs_in_sql(table, chunk.len()))?;
                     let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
                     while let Some(r) = rows.next()? {
                         with_io.insert(r.get(0)?);
