@@ -113,7 +113,7 @@ impl KvTable {
         Ok(())
     }
 
-    /// [`KvTable::upsert`] appended to a SQLite write script (see `SqlStore::sqlite_script`).
+    /// [`KvTable::upsert`] appended to a SQLite write script (for the writer thread, `sqlite_write`).
     pub(crate) fn upsert_into_script(self, owner: Owner<'_>, items: &[KeyValue], script: &mut crate::Script) {
         let unique = last_of_each_key(items);
         for chunk in unique.chunks(CHUNK) {

@@ -34,6 +34,10 @@ pub mod validate;
 pub enum StoreError {
     #[error("unsupported backend store URI `{0}`: use sqlite:///path, postgresql://… or mysql://…")]
     Scheme(String),
+    #[error(
+        "an in-memory SQLite store (`{0}`) would be a different empty database on each connection: give a file, sqlite:///path.db"
+    )]
+    InMemory(String),
     #[error("cannot connect to {uri}")]
     Connect {
         uri: String,
@@ -139,10 +143,17 @@ pub struct SqlStore {
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Where new experiments' artifacts go (`mlflow-artifacts:` when the server proxies them).
     artifact_root: String,
-    /// SQLite file stores only: large reads that bypass sqlx's row-by-row hand-off.
-    reader: Option<std::sync::Arc<sqlite_read::Reader>>,
-    /// SQLite file stores only: the writer thread that commits concurrent scripts together.
-    writer: Option<std::sync::Arc<sqlite_write::Writer>>,
+    /// SQLite only: the paths around sqlx for its hot reads and writes.
+    sqlite: Option<SqliteFile>,
+}
+
+/// SQLite's reads and writes that bypass sqlx (see `sqlite_read` and `sqlite_write`).
+#[derive(Debug, Clone)]
+struct SqliteFile {
+    /// Large reads: a metric history, a search page with its runs' data.
+    reader: std::sync::Arc<sqlite_read::Reader>,
+    /// Writes with nothing to read in between, committed together with concurrent ones.
+    writer: std::sync::Arc<sqlite_write::Writer>,
 }
 
 /// A write transaction (and, on SQLite, this process's write lock until it ends). Derefs to the
@@ -171,8 +182,8 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// The statements of one SQLite write transaction with no reads in between (see
-/// [`SqlStore::sqlite_script`]).
+/// The statements of one SQLite write transaction with no reads in between, for the writer
+/// thread (`sqlite_write`).
 #[derive(Default)]
 struct Script {
     statements: Vec<(String, Vec<search::Bind>)>,
@@ -182,10 +193,6 @@ impl Script {
     /// Appends a statement with `?` placeholders and their values, in order.
     fn push(&mut self, statement: &str, binds: impl IntoIterator<Item = search::Bind>) {
         self.statements.push((statement.to_owned(), binds.into_iter().collect()));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.statements.is_empty()
     }
 }
 
@@ -252,23 +259,16 @@ impl SqlStore {
         migrate(&pool, dialect).await.map_err(|source| StoreError::Migrate { uri: redact(uri), source })?;
         let write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>> =
             (dialect == Dialect::Sqlite).then(Default::default);
-        let file = sqlite_file(uri);
-        let writer = match (&file, &write_lock) {
-            (Some(path), Some(lock)) => {
-                Some(std::sync::Arc::new(sqlite_write::Writer::start(path, lock.clone()).map_err(|e| {
+        let sqlite = match (sqlite_file(uri), &write_lock) {
+            (Some(path), Some(lock)) => Some(SqliteFile {
+                writer: std::sync::Arc::new(sqlite_write::Writer::start(&path, lock.clone()).map_err(|e| {
                     StoreError::Connect { uri: redact(uri), source: sqlx::Error::Configuration(e.into()) }
-                })?))
-            }
+                })?),
+                reader: std::sync::Arc::new(sqlite_read::Reader::new(path)),
+            }),
             _ => None,
         };
-        Ok(Self {
-            pool,
-            dialect,
-            write_lock,
-            artifact_root: artifact_root.trim_end_matches('/').to_owned(),
-            reader: file.map(|path| std::sync::Arc::new(sqlite_read::Reader::new(path))),
-            writer,
-        })
+        Ok(Self { pool, dialect, write_lock, artifact_root: artifact_root.trim_end_matches('/').to_owned(), sqlite })
     }
 
     #[must_use]
@@ -296,39 +296,6 @@ impl SqlStore {
             self.pool.begin().await.map_err(db)?
         };
         Ok(WriteTx { tx, _guard: guard })
-    }
-
-    /// Runs `script` as one SQLite transaction in a single query: `BEGIN IMMEDIATE; …; COMMIT`.
-    /// sqlx runs each SQLite connection on its own thread and every query is a hand-off to it
-    /// and back; for a small write those hand-offs, not SQLite, were most of the time (profiled:
-    /// over half of the CPU in context switches), so a run or a metric is one hand-off instead
-    /// of four or five. A statement that fails stops the script before `COMMIT`; the transaction
-    /// is then rolled back (or the connection closed), so nothing of it stays.
-    async fn sqlite_script(&self, script: Script) -> Result<(), MlflowError> {
-        if let Some(writer) = &self.writer {
-            return writer.write(None, script.statements).await;
-        }
-        let _guard = self.write_guard().await;
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let mut text = String::from("BEGIN IMMEDIATE;\n");
-        for (statement, _) in &script.statements {
-            text.push_str(statement);
-            text.push_str(";\n");
-        }
-        text.push_str("COMMIT");
-        let mut q = sqlx::query(AssertSqlSafe(text));
-        for b in script.statements.iter().flat_map(|(_, binds)| binds) {
-            q = bind(q, b);
-        }
-        if let Err(e) = q.execute(&mut *conn).await {
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                // No transaction was open (BEGIN itself failed) or the connection is broken:
-                // either way a fresh connection is the safe one to hand out next.
-                let _ = conn.close().await;
-            }
-            return Err(db(e));
-        }
-        Ok(())
     }
 
     fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
@@ -652,13 +619,13 @@ impl SqlStore {
         const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?)";
         let mut all: Vec<KeyValue> = tags.iter().filter(|t| t.key != "mlflow.runName").cloned().collect();
         all.push(KeyValue { key: "mlflow.runName".into(), value: name.clone() });
-        if self.dialect == Dialect::Sqlite {
+        if let Some(sqlite) = &self.sqlite {
             use search::Bind::{I64, Str};
             let mut script = Script::default();
             let binds = [Str(run_id.clone()), Str(name), I64(Self::experiment_id(exp_id)?), Str(user_id.to_owned())];
             script.push(INSERT_RUN, binds.into_iter().chain([I64(start), Str(artifact_uri.clone())]));
             RUN_TAGS.upsert_into_script(Owner::Text(&run_id), &all, &mut script);
-            self.sqlite_script(script).await?;
+            sqlite.writer.write(None, script.statements).await?;
         } else {
             let mut tx = self.write_tx().await?;
             sqlx::query(self.q(INSERT_RUN))
@@ -889,21 +856,11 @@ impl SqlStore {
         }
         let run_name = tags.iter().rev().find(|t| t.key == "mlflow.runName");
         let latest = latest_points(metrics);
-        let scripted =
-            self.dialect == Dialect::Sqlite && params.is_empty() && metrics.iter().all(|m| m.model_id.is_none());
-        if !(scripted && self.writer.is_some()) {
-            // (The writer checks the run inside the transaction that writes.)
-            let info = self.run_info(run_id).await?;
-            if info.lifecycle_stage != "active" {
-                return Err(MlflowError::invalid(format!(
-                    "The run {run_id} must be in the 'active' state. Current state is {}.",
-                    info.lifecycle_stage
-                )));
-            }
-        }
-        if scripted {
+        if let Some(sqlite) =
+            self.sqlite.as_ref().filter(|_| params.is_empty() && metrics.iter().all(|m| m.model_id.is_none()))
+        {
             // No write-once params to compare and no models to look up: nothing to read in the
-            // transaction but the run's state, so it goes to SQLite as one script.
+            // transaction but the run's state, which the writer checks in it.
             use search::Bind::Str;
             let mut script = Script::default();
             RUN_TAGS.upsert_into_script(Owner::Text(run_id), tags, &mut script);
@@ -918,13 +875,14 @@ impl SqlStore {
             if !latest.is_empty() {
                 script.push(&upsert_latest_sql(latest.len()), latest.iter().flat_map(|m| metric_binds(run_id, m)));
             }
-            if let Some(writer) = &self.writer {
-                return writer.write(Some(run_id), script.statements).await;
-            }
-            if script.is_empty() {
-                return Ok(());
-            }
-            return self.sqlite_script(script).await;
+            return sqlite.writer.write(Some(run_id), script.statements).await;
+        }
+        let info = self.run_info(run_id).await?;
+        if info.lifecycle_stage != "active" {
+            return Err(MlflowError::invalid(format!(
+                "The run {run_id} must be in the 'active' state. Current state is {}.",
+                info.lifecycle_stage
+            )));
         }
         let mut tx = self.write_tx().await?;
         // Insert if absent, then compare: two requests logging the same param at once cannot
@@ -1049,8 +1007,8 @@ impl SqlStore {
         // "All of it" is a limit no history reaches (MySQL has no OFFSET without LIMIT).
         let limit = max_results.unwrap_or(i64::MAX - 1);
         let offset = decode_token(page_token)?;
-        if let Some(reader) = &self.reader {
-            let mut items = reader.history(run_id, key, limit + 1, offset).await?;
+        if let Some(sqlite) = &self.sqlite {
+            let mut items = sqlite.reader.history(run_id, key, limit + 1, offset).await?;
             let more = i64::try_from(items.len()).unwrap_or(i64::MAX) > limit;
             items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             return Ok(Page { items, next_page_token: more.then(|| encode_token(offset + limit)) });
@@ -1117,8 +1075,8 @@ impl SqlStore {
         let mut binds = joins.binds;
         binds.extend(ids.iter().map(|id| search::Bind::I64(*id)));
         binds.extend(where_sql.binds);
-        let (infos, mut data, with_io, next_page_token) = if let Some(reader) = &self.reader {
-            let page = reader.search_runs(sql, binds, max_results, offset).await?;
+        let (infos, mut data, with_io, next_page_token) = if let Some(sqlite) = &self.sqlite {
+            let page = sqlite.reader.search_runs(sql, binds, max_results, offset).await?;
             (page.infos, page.data, page.with_io, page.more.then(|| encode_token(offset + max_results)))
         } else {
             let mut q = sqlx::query(self.dialect.sql_dyn(&sql));
@@ -1418,7 +1376,7 @@ fn connect_url(uri: &str) -> Result<(Dialect, String), StoreError> {
         "sqlite" => {
             let path = rest.strip_prefix('/').unwrap_or(rest);
             if path.is_empty() || path == ":memory:" {
-                return Ok((Dialect::Sqlite, "sqlite::memory:".to_owned()));
+                return Err(StoreError::InMemory(uri.to_owned()));
             }
             Ok((Dialect::Sqlite, format!("sqlite://{path}?mode=rwc")))
         }
@@ -1457,15 +1415,12 @@ fn runs_in_sql(table: &str, n: usize) -> String {
     format!("SELECT DISTINCT run_uuid FROM {table} WHERE run_uuid IN ({marks})")
 }
 
-/// The database file of a `sqlite:` store URI (as [`connect_url`] reads it); `None` for other
-/// backends and in-memory databases.
+/// The database file of a `sqlite:` store URI, as [`connect_url`] reads it; `None` for other
+/// backends.
 fn sqlite_file(uri: &str) -> Option<std::path::PathBuf> {
     let (scheme, rest) = uri.split_once("://")?;
-    if scheme.split('+').next() != Some("sqlite") {
-        return None;
-    }
-    let path = rest.strip_prefix('/').unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+    (scheme.split('+').next() == Some("sqlite"))
+        .then(|| std::path::PathBuf::from(rest.strip_prefix('/').unwrap_or(rest)))
 }
 
 /// The URI without its password, for messages.
@@ -1520,7 +1475,7 @@ mod tests {
     }
 
     /// A statement failing inside a SQLite script undoes the statements before it and leaves
-    /// every pooled connection usable (no transaction left open).
+    /// the writer usable (no transaction left open); an in-memory SQLite store is refused.
     #[tokio::test]
     async fn a_failed_sqlite_script_leaves_nothing() {
         use search::Bind::{I64, Str};
@@ -1531,7 +1486,8 @@ mod tests {
         let mut script = Script::default();
         script.push(SET_RUN_NAME, [Str("after".into()), Str(run.clone())]);
         script.push("INSERT INTO no_such_table VALUES (?)", [I64(1)]);
-        assert!(store.sqlite_script(script).await.is_err());
+        assert!(store.sqlite.as_ref().unwrap().writer.write(None, script.statements).await.is_err());
+        assert!(matches!(SqlStore::open("sqlite:///:memory:", "x").await, Err(StoreError::InMemory(_))));
         for step in 0..12 {
             let m = Metric { key: "m".into(), value: 1.0, timestamp: 1, step, ..Metric::default() };
             store.log_batch(&run, &[m], &[], &[]).await.unwrap();
