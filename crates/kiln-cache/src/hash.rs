@@ -244,7 +244,9 @@ fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles
             let fdir = d.fd().map_err(io)?;
             let st = rustix::fs::statat(fdir, raw, AtFlags::empty())
                 .map_err(|e| CacheError::Io { path: dir.join(name), source: e.into() })?;
-            FileType::from_raw_mode(st.st_mode) == FileType::Directory || {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                true
+            } else {
                 files.push((rel.clone(), crate::state::Stamp::of_stat(&st, now_ns)));
                 false
             }

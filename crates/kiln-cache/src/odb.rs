@@ -374,17 +374,9 @@ impl Cache {
     }
 
     /// Whether every file object of the `.dir` listing `md5` is in the cache (the listing
-    /// itself must be, and intact). Reads only the entries' hashes, borrowed from the listing's
-    /// bytes: `status` of a 10,000-file directory made 20,000 strings here before.
-    ///
-    /// # Errors
-    /// A corrupt listing.
-    pub fn has_listed(&self, md5: &str) -> Result<bool, CacheError> {
-        Ok(self.listed_presence(md5)?.0)
-    }
-
-    /// [`Cache::has_listed`], and whether every object was seen in a prefix directory's
-    /// listing (see [`Cache::presence`]).
+    /// itself must be, and intact), and whether every one was seen in a prefix directory's
+    /// listing (see [`Cache::presence`]). Reads only the entries' hashes, borrowed from the
+    /// listing's bytes: `status` of a 10,000-file directory made 20,000 strings here before.
     ///
     /// # Errors
     /// A corrupt listing.

@@ -429,18 +429,15 @@ impl Repo {
     /// # Errors
     /// A corrupt directory listing.
     pub fn in_cache(&self, h: &HashInfo) -> Result<bool, CacheError> {
-        if self.cache.find(&h.md5).is_none() {
-            return Ok(false);
-        }
         if h.is_dir() {
             return self.listing_in_cache(&h.md5);
         }
-        Ok(true)
+        Ok(self.cache.find(&h.md5).is_some())
     }
 
-    /// Whether every object of the listing `md5` is in the cache: remembered under the cache's
-    /// layout stamp, else checked (and then remembered when a later change is sure to show in
-    /// the stamp; see the state's notes on complete listings). A remembered answer skips the
+    /// Whether the listing `md5` and every object of it are in the cache: remembered under the
+    /// cache's layout stamp, else checked (and then remembered when a later change is sure to
+    /// show in the stamp; see the state's notes on complete listings). A remembered answer skips the
     /// listing's read and a `getdents` walk of every prefix directory: the larger half of
     /// `status`'s CPU on a 10,000-file directory.
     fn listing_in_cache(&self, md5: &str) -> Result<bool, CacheError> {
