@@ -50,8 +50,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = Response::new(Body::from(body));
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -434,7 +434,6 @@ handler!(metric_history, MetricHistory, |store, m| {
     // Written straight from the points (a page can be 100,000 of them; see `history_json`).
     let body = kiln_wire::history_json(key, &page.items, page.next_page_token.as_deref())
         .map_err(|e| ApiError(MlflowError::internal(e.to_string())))?;
-    let body = String::from_utf8(body).map_err(|e| ApiError(MlflowError::internal(e.to_string())))?;
     Ok(json_response(StatusCode::OK, body))
 });
 

@@ -36,12 +36,6 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("check_run", &self.check_run).field("statements", &self.statements.len()).finish()
-    }
-}
-
 /// A database error (of this writer or of `sqlite_read`'s connections) as MLflow's error: a
 /// unique-key violation is a client race (400 `RESOURCE_ALREADY_EXISTS`), a busy database one
 /// to retry (503), anything else a fault (500).
