@@ -108,15 +108,20 @@ pub fn now_ms() -> i64 {
 /// A unique-key violation is a client race (two requests creating the same experiment, logging
 /// the same param), not a fault: 400 `RESOURCE_ALREADY_EXISTS`, which the client does not retry.
 fn db(e: sqlx::Error) -> MlflowError {
-    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+    let d = e.as_database_error();
+    db_failure(&e, d.is_some_and(|d| d.is_unique_violation()), d.and_then(|d| d.code()).as_deref())
+}
+
+/// [`db`]'s mapping for any driver's error (sqlx's, or rusqlite's in `sqlite_read` and
+/// `sqlite_write`): whether it is a unique-key violation, and its database error code.
+fn db_failure(e: &dyn std::fmt::Display, unique: bool, code: Option<&str>) -> MlflowError {
+    if unique {
         return MlflowError::exists(format!("a concurrent request wrote the same key first: {e}"));
     }
-    // A deadlock or serialization failure rolled the whole transaction back: 503, which the
-    // client retries, and the retry is safe because nothing of the request was kept.
-    if e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01" | "5" | "517"))
-    {
+    // A deadlock or serialization failure rolled the whole transaction back (SQLite: busy past
+    // the timeout): 503, which the client retries, and the retry is safe because nothing of the
+    // request was kept.
+    if code.is_some_and(|c| matches!(c, "40001" | "40P01" | "5" | "517")) {
         tracing::warn!(error = %e, "transaction conflict; the client will retry");
         return MlflowError::new(
             kiln_wire::ErrorCode::TemporarilyUnavailable,

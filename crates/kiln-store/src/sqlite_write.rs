@@ -36,24 +36,13 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-/// A database error (of this writer or of `sqlite_read`'s connections) as MLflow's error: a
-/// unique-key violation is a client race (400 `RESOURCE_ALREADY_EXISTS`), a busy database one
-/// to retry (503), anything else a fault (500).
+/// A rusqlite error (of this writer or of `sqlite_read`'s connections) as MLflow's error, by
+/// the store's one mapping (`db_failure`: 400 for a unique-key race, 503 when busy, else 500).
 pub(crate) fn failed(e: &rusqlite::Error) -> MlflowError {
-    use rusqlite::ffi::ErrorCode;
-    match e.sqlite_error() {
-        Some(s) if s.code == ErrorCode::ConstraintViolation && matches!(s.extended_code, 1555 | 2067) => {
-            MlflowError::exists(format!("a concurrent request wrote the same key first: {e}"))
-        }
-        Some(s) if matches!(s.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            tracing::warn!(error = %e, "database busy; the client will retry");
-            MlflowError::new(kiln_wire::ErrorCode::TemporarilyUnavailable, format!("the database is busy, retry: {e}"))
-        }
-        _ => {
-            tracing::error!(error = %e, "database error (sqlite)");
-            MlflowError::internal(format!("database error: {e}"))
-        }
-    }
+    let sqlite = e.sqlite_error();
+    // SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE.
+    let unique = sqlite.is_some_and(|s| matches!(s.extended_code, 1555 | 2067));
+    crate::db_failure(e, unique, sqlite.map(|s| s.extended_code.to_string()).as_deref())
 }
 
 impl Writer {
