@@ -21,6 +21,18 @@ use rusqlite::{Connection, OpenFlags, params};
 use crate::search::Bind;
 use crate::sqlite_write::failed;
 
+/// A bound value of kiln's SQL (`search::Bind`) as rusqlite binds it, for the reader and the
+/// writer alike.
+impl rusqlite::ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Str(v) => v.as_str().into(),
+            Self::F64(v) => (*v).into(),
+            Self::I64(v) => (*v).into(),
+        })
+    }
+}
+
 /// Read connections to one SQLite database file, opened on demand and kept for reuse.
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -121,11 +133,7 @@ impl Reader {
             let tx = conn.unchecked_transaction()?;
             let mut stmt = tx.prepare_cached(&sql)?;
             for (i, b) in binds.iter().chain(&[Bind::I64(max_results + 1), Bind::I64(offset)]).enumerate() {
-                match b {
-                    Bind::Str(v) => stmt.raw_bind_parameter(i + 1, v)?,
-                    Bind::F64(v) => stmt.raw_bind_parameter(i + 1, v)?,
-                    Bind::I64(v) => stmt.raw_bind_parameter(i + 1, v)?,
-                }
+                stmt.raw_bind_parameter(i + 1, b)?;
             }
             let mut infos = Vec::new();
             let mut rows = stmt.raw_query();

@@ -143,15 +143,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<(), MlflowError> {
     }
     for (sql, binds) in &job.statements {
         let mut stmt = conn.prepare_cached(sql).map_err(|e| failed(&e))?;
-        for (i, b) in binds.iter().enumerate() {
-            match b {
-                Bind::Str(v) => stmt.raw_bind_parameter(i + 1, v),
-                Bind::F64(v) => stmt.raw_bind_parameter(i + 1, v),
-                Bind::I64(v) => stmt.raw_bind_parameter(i + 1, v),
-            }
-            .map_err(|e| failed(&e))?;
-        }
-        stmt.raw_execute().map_err(|e| failed(&e))?;
+        stmt.execute(rusqlite::params_from_iter(binds)).map_err(|e| failed(&e))?;
     }
     Ok(())
 }
