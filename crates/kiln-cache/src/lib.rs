@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub mod dvcfile;
 pub mod hash;
+pub mod md5;
 pub mod odb;
 pub mod repo;
 pub mod state;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+use crate::md5::Md5;
 
 use crate::CacheError;
 use crate::hash::{DirEntry, hex, md5_file};

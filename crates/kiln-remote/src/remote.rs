@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+use kiln_cache::md5::Md5;
 
 use crate::config::{Location, RemoteSpec};
 use crate::{RemoteError, object_key};
