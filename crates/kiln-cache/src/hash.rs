@@ -252,10 +252,17 @@ pub type StampedFiles = Vec<(String, crate::state::Stamp)>;
 /// is enough for [`stamps_fingerprint`], and it saves a sort of every path on the way to an
 /// unchanged directory's remembered hash; a DVC listing wants [`sort_dvc`] first.
 ///
+/// With `listings`, a directory whose own stamp is unchanged since its names were last read is
+/// not read again: its names come from the state (and fresh ones are remembered there).
+///
 /// # Errors
 /// A directory or file cannot be read, or a name is not UTF-8.
-pub fn walk_stamped(root: &Path, now_ns: i64) -> Result<StampedFiles, CacheError> {
-    walk_stamped_in(root, "", now_ns)
+pub fn walk_stamped(
+    root: &Path,
+    now_ns: i64,
+    listings: Option<&crate::state::State>,
+) -> Result<StampedFiles, CacheError> {
+    walk_stamped_in(root, "", now_ns, listings)
 }
 
 /// Puts a walk's files in DVC's listing order (by relative path).
@@ -263,31 +270,100 @@ pub fn sort_dvc(files: &mut StampedFiles) {
     files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 }
 
-fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles, CacheError> {
-    use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags};
+/// A directory's names as [`walk_stamped`] remembers them: each entry is a kind byte
+/// ([`LISTED_DIR`] for a directory as `getdents` typed it, [`LISTED_OTHER`] for anything that
+/// needs a `stat` to tell), the name, and a NUL.
+pub const LISTED_DIR: u8 = b'd';
+/// See [`LISTED_DIR`].
+pub const LISTED_OTHER: u8 = b'o';
+
+/// The entries of a remembered listing: (is a directory by its type, name).
+fn listed(names: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    names.split(|&b| b == 0).filter(|e| !e.is_empty()).map(|e| (e[0] == LISTED_DIR, &e[1..]))
+}
+
+/// One directory of [`walk_stamped`]. Its names come from the state when the directory's own
+/// stamp (inode, mtime, ctime) is the one they were read under: a name is added, removed or
+/// renamed only by changing the directory's mtime and ctime, so an unchanged, non-racy stamp
+/// means the same names, and the `getdents` is skipped (on ext4 the larger part of a small directory's
+/// cost, as every read of it hashes and sorts its names). Files are still stat-ed one by one.
+fn walk_stamped_in(
+    dir: &Path,
+    prefix: &str,
+    now_ns: i64,
+    listings: Option<&crate::state::State>,
+) -> Result<StampedFiles, CacheError> {
+    use rustix::fd::AsFd;
+    use rustix::fs::{CWD, Mode, OFlags};
     let io = |e: rustix::io::Errno| CacheError::Io { path: dir.to_owned(), source: e.into() };
     let fd = rustix::fs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(io)?;
-    let mut d = Dir::new(fd).map_err(io)?;
-    let mut files = Vec::new();
-    let mut subdirs = Vec::new();
+    // Taken before the names are read: a change while they are shows next time.
+    let stamp = crate::state::DirStamp::of_stat(&rustix::fs::fstat(&fd).map_err(io)?, now_ns);
+    if let Some(names) = listings.and_then(|l| l.listing(dir, &stamp)) {
+        match stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns) {
+            Ok(walked) => return finish_walk(walked, now_ns, listings),
+            // A remembered name that is gone (the clock or the filesystem misled the stamp):
+            // read the names afresh.
+            Err(CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let names = read_names(dir, &fd)?;
+    let walked = stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns)?;
+    if let Some(l) = listings
+        && !stamp.racy
+    {
+        l.record_listing(dir, &stamp, names.into());
+    }
+    finish_walk(walked, now_ns, listings)
+}
+
+/// A directory's names in [`LISTED_DIR`]'s form, from `getdents`.
+fn read_names(dir: &Path, fd: &rustix::fd::OwnedFd) -> Result<Vec<u8>, CacheError> {
+    use rustix::fs::{Dir, FileType};
+    let io = |e: rustix::io::Errno| CacheError::Io { path: dir.to_owned(), source: e.into() };
+    let mut d = Dir::read_from(fd).map_err(io)?;
+    let mut names = Vec::new();
     while let Some(e) = d.read() {
         let e = e.map_err(io)?;
-        let raw = e.file_name();
-        let bytes = raw.to_bytes();
+        let bytes = e.file_name().to_bytes();
         if bytes == b"." || bytes == b".." {
             continue;
         }
+        names.push(if e.file_type() == FileType::Directory { LISTED_DIR } else { LISTED_OTHER });
+        names.extend_from_slice(bytes);
+        names.push(0);
+    }
+    Ok(names)
+}
+
+/// A directory's files (stamped, relative to `fd`) and its subdirectories, from its names.
+struct Walked {
+    files: StampedFiles,
+    subdirs: Vec<(PathBuf, String)>,
+}
+
+fn stamp_entries<'a>(
+    dir: &Path,
+    prefix: &str,
+    fd: rustix::fd::BorrowedFd<'_>,
+    names: impl Iterator<Item = (bool, &'a [u8])>,
+    now_ns: i64,
+) -> Result<Walked, CacheError> {
+    use rustix::fs::{AtFlags, FileType};
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    for (typed_dir, bytes) in names {
         let name = std::str::from_utf8(bytes).map_err(|_| {
             CacheError::NotUtf8(dir.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes)))
         })?;
         let rel = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
-        let stamp = if e.file_type() == FileType::Directory {
+        let stamp = if typed_dir {
             None
         } else {
             // Files, and symlinks (followed, as DVC) or unknown types: one stat tells.
-            let fdir = d.fd().map_err(io)?;
-            let st = rustix::fs::statat(fdir, raw, AtFlags::empty())
+            let st = rustix::fs::statat(fd, name, AtFlags::empty())
                 .map_err(|e| CacheError::Io { path: dir.join(name), source: e.into() })?;
             (FileType::from_raw_mode(st.st_mode) != FileType::Directory)
                 .then(|| crate::state::Stamp::of_stat(&st, now_ns))
@@ -298,16 +374,27 @@ fn walk_stamped_in(dir: &Path, prefix: &str, now_ns: i64) -> Result<StampedFiles
             None => {}
         }
     }
-    drop(d);
+    Ok(Walked { files, subdirs })
+}
+
+/// A directory's files by name, then each subdirectory's walk (in parallel) by name.
+fn finish_walk(
+    mut walked: Walked,
+    now_ns: i64,
+    listings: Option<&crate::state::State>,
+) -> Result<StampedFiles, CacheError> {
+    let Walked { files, subdirs } = &mut walked;
     files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     subdirs.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-    let nested =
-        subdirs.par_iter().map(|(p, rel)| walk_stamped_in(p, rel, now_ns)).collect::<Result<Vec<_>, CacheError>>()?;
+    let nested = subdirs
+        .par_iter()
+        .map(|(p, rel)| walk_stamped_in(p, rel, now_ns, listings))
+        .collect::<Result<Vec<_>, CacheError>>()?;
     files.reserve_exact(nested.iter().map(Vec::len).sum());
     for n in nested {
         files.extend(n);
     }
-    Ok(files)
+    Ok(walked.files)
 }
 
 /// Hashes a directory as DVC does, its files in parallel. `known` answers a file's md5 without

@@ -211,7 +211,7 @@ impl Repo {
             return Ok(HashInfo { md5, size, nfiles: None });
         }
         // One stat per file; an unchanged directory is answered by its fingerprint alone.
-        let mut files = hash::walk_stamped(path, crate::state::now_ns())?;
+        let mut files = hash::walk_stamped(path, crate::state::now_ns(), Some(&self.state))?;
         let fingerprint = hash::stamps_fingerprint(&files);
         if let Some(rec) = self.state.dir(path, &fingerprint) {
             return Ok(HashInfo { md5: rec.md5, size: rec.size, nfiles: Some(rec.nfiles) });
@@ -262,7 +262,7 @@ impl Repo {
             let md5 = self.store_one(path, &stamp)?;
             return Ok(HashInfo { md5, size: stamp.size, nfiles: None });
         }
-        let mut files = hash::walk_stamped(path, crate::state::now_ns())?;
+        let mut files = hash::walk_stamped(path, crate::state::now_ns(), Some(&self.state))?;
         // The fingerprint is of the walk's order, as `hash` computes it.
         let fingerprint = hash::stamps_fingerprint(&files);
         hash::sort_dvc(&mut files);
@@ -701,12 +701,71 @@ mod tests {
         let repo = Repo::find(dir.path()).unwrap();
         assert!(repo.status().unwrap().is_empty());
         let repo = Repo::find(dir.path()).unwrap();
-        let files = hash::walk_stamped(&data, crate::state::now_ns()).unwrap();
+        let files = hash::walk_stamped(&data, crate::state::now_ns(), None).unwrap();
         assert!(repo.state.dir(&data, &hash::stamps_fingerprint(&files)).is_some());
         // Touching a file (same bytes) only costs a re-hash; new content is seen.
         std::fs::write(data.join("sub/b.txt"), "cccc").unwrap();
         age(&data.join("sub/b.txt"), 5);
         assert_eq!(repo.status().unwrap().len(), 1);
+    }
+
+    /// Sets a directory's mtime (`File::set_modified` needs a file opened for writing).
+    fn set_dir_mtime(path: &Path, t: std::time::SystemTime) {
+        std::fs::File::open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    /// A directory's names are remembered with its stamp; a file added, removed or renamed in
+    /// it is seen, even when the directory's mtime is put back to the remembered one.
+    #[test]
+    fn remembered_directory_names_see_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path()).unwrap();
+        let data = dir.path().join("data");
+        let sub = data.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(data.join("a.txt"), "aaaa").unwrap();
+        std::fs::write(sub.join("b.txt"), "bbbb").unwrap();
+        age(&data.join("a.txt"), 10);
+        age(&sub.join("b.txt"), 10);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        set_dir_mtime(&sub, old);
+        set_dir_mtime(&data, old);
+        repo.add(std::slice::from_ref(&data)).unwrap();
+        repo.state.save().unwrap();
+        let status = || Repo::find(dir.path()).unwrap().status().unwrap();
+        assert!(status().is_empty());
+        let sub_stamp = || crate::state::DirStamp::of_stat(&rustix::fs::stat(&sub).unwrap(), crate::state::now_ns());
+        let repo = Repo::find(dir.path()).unwrap();
+        assert!(repo.state.listing(&sub, &sub_stamp()).is_some(), "add remembers an old directory's names");
+        let modified = Some(&[("data".to_owned(), Change::Modified)][..]);
+
+        // Added: the directory's mtime moved, its names are read again.
+        std::fs::write(sub.join("c.txt"), "cccc").unwrap();
+        age(&sub.join("c.txt"), 10);
+        assert_eq!(status().get("data.dvc").map(Vec::as_slice), modified);
+        std::fs::remove_file(sub.join("c.txt")).unwrap();
+        assert!(status().is_empty());
+
+        // Renamed, with the mtime put back: the ctime still moved.
+        set_dir_mtime(&sub, old);
+        assert!(status().is_empty());
+        std::fs::rename(sub.join("b.txt"), sub.join("b2.txt")).unwrap();
+        set_dir_mtime(&sub, old);
+        assert_eq!(status().get("data.dvc").map(Vec::as_slice), modified);
+        std::fs::rename(sub.join("b2.txt"), sub.join("b.txt")).unwrap();
+        set_dir_mtime(&sub, old);
+        assert!(status().is_empty());
+
+        // Names that do not match the directory (a state written by hand, say): a name that is
+        // not there makes the walk read the directory again.
+        let repo = Repo::find(dir.path()).unwrap();
+        repo.state.record_listing(&sub, &sub_stamp(), b"oghost.txt\0ob.txt\0"[..].into());
+        assert!(repo.status().unwrap().is_empty());
+
+        // Removed (a file the remembered names still list, mtime put back): seen as well.
+        std::fs::remove_file(data.join("a.txt")).unwrap();
+        set_dir_mtime(&data, old);
+        assert_eq!(status().get("data.dvc").map(Vec::as_slice), modified);
     }
 
     /// A complete listing is remembered after `add`, and an object removed from the cache

@@ -22,9 +22,15 @@
 //! than [`RACY_NS`], or the filesystem hands out a new, fine-grained mtime for any change after
 //! one was read (Linux's multigrain timestamps; probed, see `Cache::fine_grained_mtimes`).
 //!
+//! **Directory names.** A directory's names are remembered with its own stamp (inode, mtime,
+//! ctime) when they were read (see `hash::walk_stamped`): a name is added, removed or renamed
+//! only by changing the directory's mtime and ctime, so while the stamp is unchanged (and was not
+//! racy) the walk takes the names from here instead of reading the directory again.
+//!
 //! The file is a small binary format (magic, then the directory records, the complete
-//! listings, then the file records, little-endian); the file records are read and decoded only when a
-//! lookup needs them. An unreadable or foreign file is an empty state: it is only a cache.
+//! listings, the directory names, then the file records, little-endian); the file records are
+//! read and decoded only when a lookup needs them. An unreadable or foreign file is an empty
+//! state: it is only a cache.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -33,7 +39,9 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::CacheError;
 
-const MAGIC: &[u8] = b"kiln-state 3\n";
+const MAGIC: &[u8] = b"kiln-state 4\n";
+/// The format before remembered directory names: the same less that section.
+const MAGIC_3: &[u8] = b"kiln-state 3\n";
 /// The format before complete listings: its file records are still good (its directory
 /// fingerprints were md5s, so they simply no longer match), and keeping them spares a re-hash of
 /// every file after an upgrade.
@@ -94,6 +102,32 @@ impl Stamp {
     }
 }
 
+/// A directory's identity for its remembered names: inode, mtime, and ctime (which, unlike the
+/// mtime, cannot be set back: putting a directory's mtime back after a change still shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirStamp {
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    /// The mtime is too recent to trust (as [`Stamp::racy`]).
+    pub racy: bool,
+}
+
+impl DirStamp {
+    /// The stamp of a directory's raw `stat`, taken at clock `now_ns`.
+    #[must_use]
+    #[allow(clippy::unnecessary_cast)]
+    pub fn of_stat(st: &rustix::fs::Stat, now_ns: i64) -> Self {
+        let file = Stamp::of_stat(st, now_ns);
+        let ctime_ns = (st.st_ctime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_ctime_nsec as i64);
+        Self { ino: file.ino, mtime_ns: file.mtime_ns, ctime_ns, racy: file.racy }
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        (self.ino, self.mtime_ns, self.ctime_ns) == (other.ino, other.mtime_ns, other.ctime_ns)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileRec {
     ino: u64,
@@ -123,6 +157,8 @@ pub struct State {
     /// `.dir` md5 (without the suffix) → the layout stamp under which all its objects were
     /// seen in the cache.
     complete: Mutex<Complete>,
+    /// A directory → its stamp and names when they were read (see `hash::walk_stamped`).
+    listings: Mutex<Listings>,
     dirty: Mutex<bool>,
 }
 
@@ -170,7 +206,9 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// What [`parse_dirs`] reads: directory records, complete listings, and how many bytes they
 /// took (the file records follow).
-type Head = (Dirs, Complete, usize);
+type Head = (Dirs, Complete, Listings, usize);
+/// A directory's stamp and its names, in `hash::LISTED_DIR`'s form.
+type Listings = HashMap<String, (DirStamp, std::sync::Arc<[u8]>)>;
 type Dirs = HashMap<String, DirRec>;
 type Complete = HashMap<[u8; 16], [u8; 16]>;
 
@@ -199,9 +237,14 @@ impl Rest {
 
 /// The directory records and complete listings, and how many bytes they took.
 fn parse_dirs(data: &[u8]) -> Option<Head> {
-    let (mut r, v2) = match data.strip_prefix(MAGIC) {
-        Some(rest) => (Reader(rest), false),
-        None => (Reader(data.strip_prefix(MAGIC_2)?), true),
+    let (mut r, version) = if let Some(rest) = data.strip_prefix(MAGIC) {
+        let mut r = Reader(rest);
+        r.u64()?; // the head's length (see `load_head`)
+        (r, 4)
+    } else if let Some(rest) = data.strip_prefix(MAGIC_3) {
+        (Reader(rest), 3)
+    } else {
+        (Reader(data.strip_prefix(MAGIC_2)?), 2)
     };
     let n = r.u64()?;
     let mut dirs = HashMap::new();
@@ -213,13 +256,24 @@ fn parse_dirs(data: &[u8]) -> Option<Head> {
         let nfiles = r.u64()?;
         dirs.insert(key, DirRec { fingerprint, md5, size, nfiles });
     }
-    let n = if v2 { 0 } else { r.u64()? };
+    let n = if version >= 3 { r.u64()? } else { 0 };
     let mut complete = HashMap::new();
     for _ in 0..n {
         let listing = r.md5()?;
         complete.insert(listing, r.md5()?);
     }
-    Some((dirs, complete, data.len() - r.0.len()))
+    let n = if version >= 4 { r.u64()? } else { 0 };
+    let mut listings = HashMap::new();
+    for _ in 0..n {
+        let key = r.str()?;
+        let ino = r.u64()?;
+        let mtime_ns = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let ctime_ns = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let stamp = DirStamp { ino, mtime_ns, ctime_ns, racy: false };
+        let len = usize::try_from(r.u64()?).ok()?;
+        listings.insert(key, (stamp, r.take(len)?.into()));
+    }
+    Some((dirs, complete, listings, data.len() - r.0.len()))
 }
 
 /// How much of the state file is read at first: the head of a workspace's few directory
@@ -227,24 +281,35 @@ fn parse_dirs(data: &[u8]) -> Option<Head> {
 const FIRST_READ: usize = 64 << 10;
 
 /// The head of the state file at `path`, and the file records' [`Rest`].
-fn load_head(path: &Path) -> Option<(Dirs, Complete, Rest)> {
+fn load_head(path: &Path) -> Option<(Dirs, Complete, Listings, Rest)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).ok()?;
     let mut data = Vec::with_capacity(FIRST_READ);
     (&mut f).take(FIRST_READ as u64).read_to_end(&mut data).ok()?;
-    let whole = data.len() < FIRST_READ;
-    let (dirs, complete, used) = match parse_dirs(&data) {
-        Some(head) => head,
-        None if whole => return None,
-        None => {
-            // A head larger than the first read (many directories): read it all.
-            f.read_to_end(&mut data).ok()?;
-            let (dirs, complete, used) = parse_dirs(&data)?;
-            return Some((dirs, complete, Rest { read: data.split_off(used), file: None }));
+    let mut whole = data.len() < FIRST_READ;
+    if !whole {
+        // The current format says how long its head is: read exactly the rest of it. An older
+        // one is read whole.
+        let head_end = data.strip_prefix(MAGIC).and_then(|rest| {
+            Some(MAGIC.len() + 8 + usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?)
+        });
+        match head_end {
+            Some(end) if end > data.len() => {
+                let more = (end - data.len()) as u64;
+                if (&mut f).take(more).read_to_end(&mut data).ok()? < usize::try_from(more).ok()? {
+                    return None;
+                }
+            }
+            Some(_) => {}
+            None => {
+                f.read_to_end(&mut data).ok()?;
+                whole = true;
+            }
         }
-    };
+    }
+    let (dirs, complete, listings, used) = parse_dirs(&data)?;
     let read = data.split_off(used);
-    Some((dirs, complete, Rest { read, file: (!whole).then_some(f) }))
+    Some((dirs, complete, listings, Rest { read, file: (!whole).then_some(f) }))
 }
 
 fn parse_files(data: &[u8]) -> Option<HashMap<String, FileRec>> {
@@ -266,14 +331,15 @@ impl State {
     /// Loads `path` (a missing, unreadable or foreign file is an empty state).
     #[must_use]
     pub fn load(path: &Path) -> Self {
-        let (dirs, complete, rest) =
-            load_head(path).unwrap_or_else(|| (HashMap::new(), HashMap::new(), Rest { read: Vec::new(), file: None }));
+        let (dirs, complete, listings, rest) = load_head(path)
+            .unwrap_or_else(|| (HashMap::new(), HashMap::new(), HashMap::new(), Rest { read: Vec::new(), file: None }));
         Self {
             path: path.to_owned(),
             raw_files: Mutex::new(Some(rest)),
             files: OnceLock::new(),
             dirs: Mutex::new(dirs),
             complete: Mutex::new(complete),
+            listings: Mutex::new(listings),
             dirty: Mutex::new(false),
         }
     }
@@ -399,6 +465,26 @@ impl State {
         }
     }
 
+    /// The names of directory `dir` remembered under `stamp` (its own, taken now), if any.
+    #[must_use]
+    pub fn listing(&self, dir: &Path, stamp: &DirStamp) -> Option<std::sync::Arc<[u8]>> {
+        let listings = self.listings.lock().ok()?;
+        let (at, names) = listings.get(dir.to_str()?)?;
+        at.same(stamp).then(|| names.clone())
+    }
+
+    /// Remembers the names of directory `dir`, read after its stamp was taken (the caller
+    /// checks that the stamp is not racy).
+    pub fn record_listing(&self, dir: &Path, stamp: &DirStamp, names: std::sync::Arc<[u8]>) {
+        let Some(key) = dir.to_str() else { return };
+        if let Ok(mut listings) = self.listings.lock()
+            && listings.get(key).is_none_or(|(at, old)| !at.same(stamp) || *old != names)
+        {
+            listings.insert(key.to_owned(), (*stamp, names));
+            self.mark_dirty();
+        }
+    }
+
     /// Writes the state if it changed (temp file + rename).
     ///
     /// # Errors
@@ -408,6 +494,8 @@ impl State {
             return Ok(());
         }
         let mut out = MAGIC.to_vec();
+        // The head's length, filled in below.
+        out.extend_from_slice(&0u64.to_le_bytes());
         if let Ok(dirs) = self.dirs.lock() {
             let good: Vec<_> =
                 dirs.iter().filter_map(|(k, d)| Some((k, d, d.md5.strip_suffix(".dir").and_then(unhex)?))).collect();
@@ -432,6 +520,22 @@ impl State {
             }
             Err(_) => out.extend_from_slice(&0u64.to_le_bytes()),
         }
+        match self.listings.lock() {
+            Ok(l) => {
+                out.extend_from_slice(&(l.len() as u64).to_le_bytes());
+                for (dir, (at, names)) in l.iter() {
+                    put_str(&mut out, dir);
+                    out.extend_from_slice(&at.ino.to_le_bytes());
+                    out.extend_from_slice(&at.mtime_ns.to_le_bytes());
+                    out.extend_from_slice(&at.ctime_ns.to_le_bytes());
+                    out.extend_from_slice(&(names.len() as u64).to_le_bytes());
+                    out.extend_from_slice(names);
+                }
+            }
+            Err(_) => out.extend_from_slice(&0u64.to_le_bytes()),
+        }
+        let head = (out.len() - MAGIC.len() - 8) as u64;
+        out[MAGIC.len()..MAGIC.len() + 8].copy_from_slice(&head.to_le_bytes());
         if let Ok(files) = self.files().lock() {
             out.extend_from_slice(&(files.len() as u64).to_le_bytes());
             for (k, e) in files.iter() {
@@ -542,16 +646,12 @@ mod tests {
         let v3 = std::fs::read(&st).unwrap();
         let mut v2 = MAGIC_2.to_vec();
         v2.extend_from_slice(&0u64.to_le_bytes()); // no directory records
-        let rest = &v3[MAGIC.len()..];
-        let dirs = usize::try_from(u64::from_le_bytes(rest[..8].try_into().unwrap())).unwrap();
-        assert_eq!(dirs, 1);
-        // Skip the one directory record (key, fingerprint, md5, size, nfiles) and the complete
-        // listings (count, then 32 bytes each); what follows are the file records.
-        let key_len = usize::try_from(u64::from_le_bytes(rest[8..16].try_into().unwrap())).unwrap();
-        let mut at = 16 + key_len + 16 + 16 + 8 + 8;
-        let listings = usize::try_from(u64::from_le_bytes(rest[at..at + 8].try_into().unwrap())).unwrap();
-        at += 8 + listings * 32;
-        v2.extend_from_slice(&rest[at..]);
+        // The current format: magic, the head's length, the head (one directory record here),
+        // then the file records, which are what the old format kept after its magic.
+        let head = usize::try_from(u64::from_le_bytes(v3[MAGIC.len()..MAGIC.len() + 8].try_into().unwrap())).unwrap();
+        let rest = &v3[MAGIC.len() + 8..];
+        assert_eq!(u64::from_le_bytes(rest[..8].try_into().unwrap()), 1);
+        v2.extend_from_slice(&rest[head..]);
         std::fs::write(&st, &v2).unwrap();
         let old = State::load(&st);
         assert_eq!(old.get(&a).unwrap().0, crate::hash::md5_bytes(b"a"));
