@@ -218,6 +218,29 @@ pub fn set_yaml(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
     Ok(out)
 }
 
+/// Sets `key` (dotted) to `value` in a JSON document and writes the whole document again as
+/// DVC does (its `modify_json` is a `json.load` and a `json.dump` with the defaults: one line,
+/// `", "` and `": "`, ASCII only, keys in their order, no newline at the end).
+///
+/// # Errors
+/// The text is not JSON, or the key is missing (as in DVC, `-S` changes existing params).
+pub fn set_json(text: &str, key: &str, value: &str) -> Result<String, PipelineError> {
+    let mut doc: Value = serde_json::from_str(text).map_err(|e| invalid(key, format!("not JSON: {e}")))?;
+    let new = from_yaml(value).map_err(|e| invalid(value, format!("not a YAML value: {e}")))?;
+    let mut at = &mut doc;
+    for part in key.split('.') {
+        let Value::Map(entries) = at else {
+            return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
+        };
+        let Some((_, v)) = entries.iter_mut().find(|(k, _)| k == part) else {
+            return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
+        };
+        at = v;
+    }
+    *at = new;
+    Ok(doc.python_json())
+}
+
 /// `key: rest` of a mapping line (the key unquoted), or `None` for other lines.
 fn split_key(line: &str) -> Option<(String, &str)> {
     if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '\'') {
@@ -251,7 +274,7 @@ fn split_comment(rest: &str) -> (&str, &str) {
 /// Applies overrides to the params files under `root`.
 ///
 /// # Errors
-/// A missing file or key, a file that is not YAML.
+/// A missing file or key, a file that is not YAML or JSON.
 pub fn apply_overrides(root: &Path, overrides: &[Override]) -> Result<(), PipelineError> {
     for (file, text) in overridden(root, overrides)? {
         kiln_cache::write_atomic(&root.join(file), text.as_bytes())?;
@@ -268,9 +291,11 @@ fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(String, String
     let mut files: Vec<(String, String)> = Vec::new();
     for o in overrides {
         let path = root.join(&o.file);
-        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            return Err(invalid(&o.file, "kiln sets params in YAML files only"));
-        }
+        let set = match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => set_yaml,
+            Some("json") => set_json,
+            _ => return Err(invalid(&o.file, "kiln sets params in YAML and JSON files only")),
+        };
         let i = match files.iter().position(|(f, _)| *f == o.file) {
             Some(i) => i,
             None => {
@@ -280,7 +305,7 @@ fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(String, String
                 files.len() - 1
             }
         };
-        files[i].1 = set_yaml(&files[i].1, &o.key, &o.value).map_err(|e| match e {
+        files[i].1 = set(&files[i].1, &o.key, &o.value).map_err(|e| match e {
             PipelineError::Invalid { message, .. } => {
                 PipelineError::Invalid { file: path.clone(), key: o.key.clone(), message }
             }
@@ -835,6 +860,22 @@ pub fn json(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sets_a_json_value_and_writes_it_as_python_does() {
+        let text = "{\n  \"train\": {\"lr\": 0.1, \"tag\": \"caf\u{e9}\"},\n  \"n\": 3\n}\n";
+        assert_eq!(
+            set_json(text, "train.lr", "1e-05").unwrap(),
+            "{\"train\": {\"lr\": 1e-05, \"tag\": \"caf\\u00e9\"}, \"n\": 3}"
+        );
+        assert_eq!(
+            set_json(text, "n", "[1, two]").unwrap(),
+            "{\"train\": {\"lr\": 0.1, \"tag\": \"caf\\u00e9\"}, \"n\": [1, \"two\"]}"
+        );
+        assert!(set_json(text, "train.momentum", "1").is_err(), "a new key is refused");
+        assert!(set_json(text, "n.x", "1").is_err(), "a key under a number");
+        assert!(set_json("{\"a\": ", "a", "1").is_err(), "not JSON");
+    }
 
     #[test]
     fn sets_one_value_and_keeps_the_rest() {

@@ -354,3 +354,55 @@ fn experiments_of_a_project_in_a_subdirectory() {
     let shown = ok(&p, &["exp", "show", "--md"]);
     assert!(shown.contains("[two]") && shown.contains("[three]"), "{shown}");
 }
+
+/// `exp run -S` on a JSON params file writes the file as `dvc exp run -S` does (DVC loads the
+/// JSON and dumps it again with Python's defaults), and both record the same lock.
+#[test]
+fn set_params_in_a_json_file_like_dvc() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let twins: Vec<tempfile::TempDir> = (0..2).map(|_| git_repo()).collect();
+    for t in &twins {
+        let p = t.path();
+        git(p, &["config", "user.email", "kiln@example.com"]);
+        git(p, &["config", "user.name", "kiln"]);
+        ok(p, &["init"]);
+        // Indented, with a non-ASCII string: DVC writes it back on one line, ASCII only.
+        std::fs::write(
+            p.join("params.json"),
+            "{\n  \"train\": {\"alpha\": 1.0, \"name\": \"na\u{ef}ve\", \"words\": [\"the\", \"a\"]},\n  \"split\": {\"test_prop\": 0.25, \"seed\": 1}\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("dvc.yaml"),
+            "stages:\n  train:\n    cmd: cat params.json > out.txt\n    params:\n    - params.json:\n      - train.alpha\n      - split\n    outs: [out.txt]\n",
+        )
+        .unwrap();
+        ok(p, &["repro"]);
+        git(p, &["add", "-A"]);
+        git(p, &["commit", "-qm", "base"]);
+    }
+    let (kiln_dir, dvc_dir) = (twins[0].path(), twins[1].path());
+    let sets = [
+        "-S",
+        "params.json:train.alpha=2.5",
+        "-S",
+        "params.json:split.test_prop=1e-05",
+        "-S",
+        "params.json:split.seed=7",
+    ];
+    let mut args = vec!["exp", "run", "-n", "json-set"];
+    args.extend(sets);
+    ok(kiln_dir, &args);
+    let (code, out, err) = dvc(&dvc_bin, dvc_dir, &args);
+    assert_eq!(code, 0, "dvc {args:?}:\n{out}{err}");
+    let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read(kiln_dir, "params.json"), read(dvc_dir, "params.json"));
+    assert!(read(kiln_dir, "params.json").contains("\"alpha\": 2.5"), "{}", read(kiln_dir, "params.json"));
+    assert_eq!(read(kiln_dir, "dvc.lock"), read(dvc_dir, "dvc.lock"));
+    // A key that is not there is refused, as DVC refuses it, and nothing is written.
+    let before = read(kiln_dir, "params.json");
+    let (code, _, err) = kiln_in(kiln_dir, &["exp", "run", "-S", "params.json:train.beta=1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("train.beta"), "{err}");
+    assert_eq!(read(kiln_dir, "params.json"), before);
+}
