@@ -241,6 +241,207 @@ pub fn set_json(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
     Ok(doc.python_json())
 }
 
+/// Sets `key` (dotted) to `value` in a TOML document, changing only that value's text, as
+/// DVC's tomlkit round trip does: the comment and spacing around it stay, and a string keeps
+/// its quoting (`'literal'` or `"basic"`). Written by hand because the `toml` crate does not
+/// round-trip formatting. One thing differs: tomlkit also writes every *other* array again
+/// (`["a",  "b"]` becomes `["a", "b"]`), which kiln leaves as it was.
+///
+/// # Errors
+/// The key is missing (as in DVC, `-S` changes existing params) or inside an array of tables,
+/// its value spans lines or is an inline table, or the new value is a mapping or null (TOML
+/// has no null).
+pub fn set_toml(text: &str, key: &str, value: &str) -> Result<String, PipelineError> {
+    let want: Vec<String> = key.split('.').map(str::to_owned).collect();
+    let new = from_yaml(value).map_err(|e| invalid(value, format!("not a YAML value: {e}")))?;
+    let mut table: Option<Vec<String>> = Some(Vec::new());
+    let mut out = String::with_capacity(text.len() + value.len());
+    let mut done = false;
+    // Lines inside a value that spans lines (a multi-line string or array) are not keys.
+    let mut open: Option<TomlOpen> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        if let Some(o) = open {
+            open = o.after(body);
+            out.push_str(line);
+            continue;
+        }
+        let trimmed = body.trim_start();
+        if done || trimmed.is_empty() || trimmed.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        if trimmed.starts_with("[[") {
+            table = None; // an array of tables: kiln does not set params inside one
+            out.push_str(line);
+            continue;
+        }
+        if let Some(header) = trimmed.strip_prefix('[') {
+            table = toml_key(header).and_then(|(k, rest)| rest.trim_start().starts_with(']').then_some(k));
+            out.push_str(line);
+            continue;
+        }
+        let Some((k, rest)) = toml_key(trimmed) else {
+            out.push_str(line);
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix('=') else {
+            out.push_str(line);
+            continue;
+        };
+        let value_at = body.len() - rest.len() + (rest.len() - rest.trim_start().len());
+        let (old, _) = toml_split_comment(&body[value_at..]);
+        let old = old.trim_end();
+        open = TomlOpen::start(old);
+        let is_target = table.as_ref().is_some_and(|t| t.iter().chain(&k).eq(want.iter()));
+        if !is_target {
+            out.push_str(line);
+            continue;
+        }
+        if open.is_some() || old.starts_with('{') {
+            return Err(invalid(key, "kiln can only set a value written on one line (not an inline table)"));
+        }
+        out.push_str(&body[..value_at]);
+        out.push_str(&toml_text(&new, old.starts_with('\''))?);
+        out.push_str(&body[value_at + old.len()..]);
+        out.push_str(&line[body.len()..]);
+        done = true;
+    }
+    if !done {
+        return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
+    }
+    Ok(out)
+}
+
+/// A TOML value that spans lines, waiting for its end.
+#[derive(Clone, Copy)]
+enum TomlOpen {
+    /// A `"""` or `\'\'\'` string.
+    Str(&'static str),
+    /// An array, this many brackets deep.
+    Array(usize),
+}
+
+impl TomlOpen {
+    /// Whether the value `v` (from its first character to the end of the line, comment
+    /// removed) goes on past this line.
+    fn start(v: &str) -> Option<Self> {
+        for q in ["\"\"\"", "\'\'\'"] {
+            if let Some(after) = v.strip_prefix(q) {
+                return (!after.contains(q)).then_some(Self::Str(q));
+            }
+        }
+        if v.starts_with('[') {
+            return Self::Array(0).after(v);
+        }
+        None
+    }
+
+    /// What is still open after `line`.
+    fn after(self, line: &str) -> Option<Self> {
+        match self {
+            Self::Str(q) => (!line.contains(q)).then_some(self),
+            Self::Array(depth) => {
+                let mut depth = depth;
+                let mut quote = None;
+                for c in line.chars() {
+                    match (quote, c) {
+                        (Some(q), c) if c == q => quote = None,
+                        (Some(_), _) => {}
+                        (None, '"' | '\'') => quote = Some(c),
+                        (None, '[') => depth += 1,
+                        (None, ']') => depth = depth.saturating_sub(1),
+                        (None, '#') => break,
+                        _ => {}
+                    }
+                }
+                (depth > 0).then_some(Self::Array(depth))
+            }
+        }
+    }
+}
+
+/// A TOML key (bare, `"basic"` or `'literal'` parts joined by dots) at the start of `s`, and
+/// the rest of `s`.
+fn toml_key(s: &str) -> Option<(Vec<String>, &str)> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let (part, after) = match rest.chars().next()? {
+            q @ ('"' | '\'') => {
+                let end = rest[1..].find(q)? + 1;
+                (rest[1..end].to_owned(), &rest[end + 1..])
+            }
+            _ => {
+                let end =
+                    rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(rest.len());
+                if end == 0 {
+                    return None;
+                }
+                (rest[..end].to_owned(), &rest[end..])
+            }
+        };
+        parts.push(part);
+        rest = after.trim_start();
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r.trim_start(),
+            None => return Some((parts, rest)),
+        }
+    }
+}
+
+/// A TOML value's text and its trailing comment (`#` outside strings).
+fn toml_split_comment(v: &str) -> (&str, &str) {
+    let mut quote = None;
+    let mut escaped = false;
+    for (i, c) in v.char_indices() {
+        match (quote, c) {
+            // In a basic string, `\` escapes the next character (a `\"` does not end it).
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => return (&v[..i], &v[i..]),
+            _ => {}
+        }
+    }
+    (v, "")
+}
+
+/// A value as tomlkit writes it: a string as a literal `'…'` where the old one was literal
+/// and the text allows it, else a basic `"…"` string.
+fn toml_text(v: &Value, literal: bool) -> Result<String, PipelineError> {
+    Ok(match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => python_float(*f),
+        Value::Str(s) if literal && !s.contains(['\'', '\n', '\r']) => format!("'{s}'"),
+        Value::Str(s) => {
+            let mut out = String::from('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    c if u32::from(c) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::List(items) => {
+            let items: Vec<String> = items.iter().map(|i| toml_text(i, false)).collect::<Result<_, _>>()?;
+            format!("[{}]", items.join(", "))
+        }
+        Value::Null => return Err(invalid("null", "TOML has no null value")),
+        Value::Map(_) => return Err(invalid("{…}", "kiln sets a TOML param to a plain value or a list, not a table")),
+    })
+}
+
 /// `key: rest` of a mapping line (the key unquoted), or `None` for other lines.
 fn split_key(line: &str) -> Option<(String, &str)> {
     if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '\'') {
@@ -274,7 +475,7 @@ fn split_comment(rest: &str) -> (&str, &str) {
 /// Applies overrides to the params files under `root`.
 ///
 /// # Errors
-/// A missing file or key, a file that is not YAML or JSON.
+/// A missing file or key, a file that is not YAML, JSON or TOML.
 pub fn apply_overrides(root: &Path, overrides: &[Override]) -> Result<(), PipelineError> {
     for (file, text) in overridden(root, overrides)? {
         kiln_cache::write_atomic(&root.join(file), text.as_bytes())?;
@@ -294,7 +495,8 @@ fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(String, String
         let set = match path.extension().and_then(|e| e.to_str()) {
             Some("yaml" | "yml") => set_yaml,
             Some("json") => set_json,
-            _ => return Err(invalid(&o.file, "kiln sets params in YAML and JSON files only")),
+            Some("toml") => set_toml,
+            _ => return Err(invalid(&o.file, "kiln sets params in YAML, JSON and TOML files only")),
         };
         let i = match files.iter().position(|(f, _)| *f == o.file) {
             Some(i) => i,
@@ -860,6 +1062,27 @@ pub fn json(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sets_a_toml_value_in_place() {
+        let text = "# top\ntitle = 'single'\nn = 1_000\n[train]\nlr = 0.1   # learning rate\nname = \"x\"\nnotes = \"\"\"\nlr = 9\n\"\"\"\nwords = [\n  \"the\",\n]\n[train.inner]\nk = 3\n[[runs]]\nlr = 1\n";
+        let set = |k: &str, v: &str| set_toml(text, k, v);
+        assert_eq!(set("train.lr", "0.2").unwrap(), text.replace("lr = 0.1 ", "lr = 0.2 "));
+        assert_eq!(set("title", "hello").unwrap(), text.replace("'single'", "'hello'"));
+        assert_eq!(set("title", "it's").unwrap(), text.replace("'single'", "\"it's\""));
+        assert_eq!(set("train.name", "a \"q\"").unwrap(), text.replace("\"x\"", "\"a \\\"q\\\"\""));
+        assert_eq!(set("train.inner.k", "[1, two]").unwrap(), text.replace("k = 3", "k = [1, \"two\"]"));
+        assert_eq!(set("train.inner.k", "1e-05").unwrap(), text.replace("k = 3", "k = 1e-05"));
+        // Not keys: the line inside a multi-line string; in an array of tables; missing ones.
+        assert_eq!(set("train.lr", "5").unwrap().matches("lr = 9").count(), 1);
+        assert!(set("runs.lr", "2").is_err());
+        assert!(set("train.momentum", "1").is_err());
+        assert!(set("train.words", "[a]").is_err(), "a value on several lines");
+        assert!(set("train.lr", "null").is_err(), "no null in TOML");
+        // A `#` and an escaped quote inside a string are not a comment's start.
+        let text = "s = \"a \\\" # b\"  # note\n";
+        assert_eq!(set_toml(text, "s", "c").unwrap(), "s = \"c\"  # note\n");
+    }
 
     #[test]
     fn sets_a_json_value_and_writes_it_as_python_does() {

@@ -355,33 +355,57 @@ fn experiments_of_a_project_in_a_subdirectory() {
     assert!(shown.contains("[two]") && shown.contains("[three]"), "{shown}");
 }
 
-/// `exp run -S` on a JSON params file writes the file as `dvc exp run -S` does (DVC loads the
-/// JSON and dumps it again with Python's defaults), and both record the same lock.
-#[test]
-fn set_params_in_a_json_file_like_dvc() {
-    let Some(dvc_bin) = dvc_bin() else { return };
+/// A project with one stage on `file`'s params, set up twice (for kiln and for DVC).
+fn twin_params_projects(file: &str, content: &str) -> Vec<tempfile::TempDir> {
     let twins: Vec<tempfile::TempDir> = (0..2).map(|_| git_repo()).collect();
     for t in &twins {
         let p = t.path();
         git(p, &["config", "user.email", "kiln@example.com"]);
         git(p, &["config", "user.name", "kiln"]);
         ok(p, &["init"]);
-        // Indented, with a non-ASCII string: DVC writes it back on one line, ASCII only.
-        std::fs::write(
-            p.join("params.json"),
-            "{\n  \"train\": {\"alpha\": 1.0, \"name\": \"na\u{ef}ve\", \"words\": [\"the\", \"a\"]},\n  \"split\": {\"test_prop\": 0.25, \"seed\": 1}\n}\n",
-        )
-        .unwrap();
+        std::fs::write(p.join(file), content).unwrap();
         std::fs::write(
             p.join("dvc.yaml"),
-            "stages:\n  train:\n    cmd: cat params.json > out.txt\n    params:\n    - params.json:\n      - train.alpha\n      - split\n    outs: [out.txt]\n",
+            format!(
+                "stages:\n  train:\n    cmd: cat {file} > out.txt\n    params:\n    - {file}:\n      - train.alpha\n      - split\n    outs: [out.txt]\n"
+            ),
         )
         .unwrap();
         ok(p, &["repro"]);
         git(p, &["add", "-A"]);
         git(p, &["commit", "-qm", "base"]);
     }
+    twins
+}
+
+/// `kiln exp run` and `dvc exp run` with the same `-S` overrides of `file`: the same params
+/// file and lock; a key that is not there is refused and nothing is written.
+fn set_params_like_dvc(dvc_bin: &Path, file: &str, content: &str, sets: &[&str]) -> String {
+    let twins = twin_params_projects(file, content);
     let (kiln_dir, dvc_dir) = (twins[0].path(), twins[1].path());
+    let mut args = vec!["exp", "run", "-n", "set-params"];
+    args.extend(sets);
+    ok(kiln_dir, &args);
+    let (code, out, err) = dvc(dvc_bin, dvc_dir, &args);
+    assert_eq!(code, 0, "dvc {args:?}:\n{out}{err}");
+    let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read(kiln_dir, file), read(dvc_dir, file));
+    assert_eq!(read(kiln_dir, "dvc.lock"), read(dvc_dir, "dvc.lock"));
+    let written = read(kiln_dir, file);
+    let missing = format!("{file}:train.beta=1");
+    let (code, _, err) = kiln_in(kiln_dir, &["exp", "run", "-S", &missing]);
+    assert_ne!(code, 0);
+    assert!(err.contains("train.beta"), "{err}");
+    assert_eq!(read(kiln_dir, file), written);
+    written
+}
+
+/// In a JSON file DVC loads the document and dumps it again with Python's defaults.
+#[test]
+fn set_params_in_a_json_file_like_dvc() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    // Indented, with a non-ASCII string: DVC writes it back on one line, ASCII only.
+    let content = "{\n  \"train\": {\"alpha\": 1.0, \"name\": \"na\u{ef}ve\", \"words\": [\"the\", \"a\"]},\n  \"split\": {\"test_prop\": 0.25, \"seed\": 1}\n}\n";
     let sets = [
         "-S",
         "params.json:train.alpha=2.5",
@@ -390,19 +414,25 @@ fn set_params_in_a_json_file_like_dvc() {
         "-S",
         "params.json:split.seed=7",
     ];
-    let mut args = vec!["exp", "run", "-n", "json-set"];
-    args.extend(sets);
-    ok(kiln_dir, &args);
-    let (code, out, err) = dvc(&dvc_bin, dvc_dir, &args);
-    assert_eq!(code, 0, "dvc {args:?}:\n{out}{err}");
-    let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-    assert_eq!(read(kiln_dir, "params.json"), read(dvc_dir, "params.json"));
-    assert!(read(kiln_dir, "params.json").contains("\"alpha\": 2.5"), "{}", read(kiln_dir, "params.json"));
-    assert_eq!(read(kiln_dir, "dvc.lock"), read(dvc_dir, "dvc.lock"));
-    // A key that is not there is refused, as DVC refuses it, and nothing is written.
-    let before = read(kiln_dir, "params.json");
-    let (code, _, err) = kiln_in(kiln_dir, &["exp", "run", "-S", "params.json:train.beta=1"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("train.beta"), "{err}");
-    assert_eq!(read(kiln_dir, "params.json"), before);
+    let written = set_params_like_dvc(&dvc_bin, "params.json", content, &sets);
+    assert!(written.contains("\"alpha\": 2.5"), "{written}");
+}
+
+/// In a TOML file tomlkit changes the value's text only, keeping comments and quoting.
+#[test]
+fn set_params_in_a_toml_file_like_dvc() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    let content = "# training\n[train]\nalpha = 1.0   # smoothing\nname = 'nb'\nwords = [\"the\", \"a\"]\n\n[split]\ntest_prop = 0.25\nseed = 1\n";
+    let sets = [
+        "-S",
+        "params.toml:train.alpha=2.5",
+        "-S",
+        "params.toml:split.test_prop=1e-05",
+        "-S",
+        "params.toml:train.name=svm",
+        "-S",
+        "params.toml:train.words=[x,y]",
+    ];
+    let written = set_params_like_dvc(&dvc_bin, "params.toml", content, &sets);
+    assert!(written.contains("alpha = 2.5   # smoothing\nname = 'svm'"), "{written}");
 }
