@@ -64,6 +64,8 @@ pub enum PipelineError {
     Interrupted,
     #[error("a repro worker panicked")]
     Poisoned,
+    #[error("failed to reproduce '{failed}' (the stages that do not depend on it ran)")]
+    KeptGoing { failed: String },
     #[error("failed to reproduce '{stage}': failed to run: {cmd}, exited with {code}")]
     Failed { stage: String, cmd: String, code: String },
 }

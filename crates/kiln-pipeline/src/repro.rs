@@ -320,6 +320,9 @@ pub struct ReproOptions {
     pub dry: bool,
     /// A stage whose only changes are missing outputs (or deleted deps) does not run.
     pub allow_missing: bool,
+    /// After a stage fails, go on with the stages that do not depend on it (DVC's
+    /// `--keep-going`); the failures are reported together at the end.
+    pub keep_going: bool,
 }
 
 /// The stages `repro` considers, in run order (upstream first).
@@ -701,6 +704,8 @@ pub fn repro(
         lock: Lock::read(&lock_path)?,
         started: vec![false; pipeline.stages.len()],
         done: vec![false; pipeline.stages.len()],
+        broken: vec![false; pipeline.stages.len()],
+        failures: Vec::new(),
         failed: None,
         ran: Vec::new(),
         log,
@@ -724,6 +729,19 @@ pub fn repro(
                     !st.started[i] && graph.upstream[i].iter().all(|&u| !in_plan[u] || opts.single_item || st.done[u])
                 });
                 match ready {
+                    // With --keep-going, a stage downstream of a failure is skipped (and so,
+                    // in turn, is everything downstream of it).
+                    Some(i) if graph.upstream[i].iter().any(|&u| in_plan[u] && !opts.single_item && st.broken[u]) => {
+                        st.started[i] = true;
+                        st.done[i] = true;
+                        st.broken[i] = true;
+                        let _ = writeln!(
+                            st.log,
+                            "WARNING: Stage '{}' will be skipped due to this failure",
+                            pipeline.stages[i].name
+                        );
+                        wake.notify_all();
+                    }
                     Some(i) => break i,
                     None if plan.iter().all(|&i| st.started[i]) => return Ok(()),
                     None => st = wake.wait(st).map_err(|_| PipelineError::Poisoned)?,
@@ -786,6 +804,11 @@ pub fn repro(
                         st.ran.push(s.name.clone());
                     }
                 }
+                Err(e) if opts.keep_going && !matches!(e, PipelineError::Interrupted) => {
+                    let _ = writeln!(st.log, "WARNING: {e}");
+                    st.broken[i] = true;
+                    st.failures.push(s.name.clone());
+                }
                 Err(e) => {
                     st.failed.get_or_insert(e);
                 }
@@ -805,6 +828,9 @@ pub fn repro(
         return Err(e);
     }
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    if !st.failures.is_empty() {
+        return Err(PipelineError::KeptGoing { failed: st.failures.join("', '") });
+    }
     if st.ran.is_empty() {
         let _ = writeln!(st.log, "Data and pipelines are up to date.");
     }
@@ -816,6 +842,10 @@ struct Shared<'l> {
     lock: Lock,
     started: Vec<bool>,
     done: Vec<bool>,
+    /// Failed (with `keep_going`), or skipped for being downstream of a failure.
+    broken: Vec<bool>,
+    /// The stages that failed, with `keep_going`.
+    failures: Vec<String>,
     failed: Option<PipelineError>,
     ran: Vec<String>,
     log: &'l mut (dyn Write + Send),

@@ -240,6 +240,9 @@ pub struct ReproArgs {
     /// Skip stages whose only changes are missing data (outputs not in the workspace or cache).
     #[arg(long)]
     allow_missing: bool,
+    /// After a stage fails, run the stages that do not depend on it; exit non-zero at the end.
+    #[arg(short, long)]
+    keep_going: bool,
 }
 
 /// Metrics of the pipeline (as `dvc metrics`).
@@ -408,6 +411,7 @@ pub fn repro(args: &ReproArgs, out: Output) -> anyhow::Result<()> {
         pipeline: args.pipeline,
         dry: args.dry,
         allow_missing: args.allow_missing,
+        keep_going: args.keep_going,
     };
     let mut log: Box<dyn Write + Send> =
         if out.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };

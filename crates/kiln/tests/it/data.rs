@@ -436,3 +436,36 @@ fn kiln_cache_md5(text: &str) -> String {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
 }
+
+/// `repro --keep-going`: after a stage fails, the stages that do not depend on it run, those
+/// that do are skipped, and the command fails at the end; the same lock and outputs as
+/// `dvc repro --keep-going`.
+#[test]
+fn repro_keep_going_runs_what_does_not_depend_on_a_failure_like_dvc() {
+    let Some(dvc_bin) = dvc_bin() else { return };
+    const KEEP_GOING: &str = "stages:\n  bad:\n    cmd: echo no > bad.txt && exit 3\n    outs: [bad.txt]\n  after_bad:\n    cmd: cp bad.txt after.txt\n    deps: [bad.txt]\n    outs: [after.txt]\n  good:\n    cmd: echo yes > good.txt\n    outs: [good.txt]\n  after_good:\n    cmd: cp good.txt good2.txt\n    deps: [good.txt]\n    outs: [good2.txt]\n";
+    let (kiln_repo, dvc_repo) = (git_repo(), git_repo());
+    let (k, d) = (kiln_repo.path(), dvc_repo.path());
+    std::fs::write(k.join("dvc.yaml"), KEEP_GOING).unwrap();
+    std::fs::write(d.join("dvc.yaml"), KEEP_GOING).unwrap();
+    assert_eq!(kiln_in(k, &["init", "-q"]).0, 0);
+    assert_eq!(dvc(&dvc_bin, d, &["init", "-q"]).0, 0);
+    let (code, out, err) = kiln_in(k, &["repro", "--keep-going"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("failed to reproduce 'bad'"), "{err}");
+    assert!(out.contains("Stage 'after_bad' will be skipped"), "{out}");
+    let (code, out, err) = dvc(&dvc_bin, d, &["repro", "--keep-going"]);
+    assert_ne!(code, 0, "{out}{err}");
+    let lock = |p: &Path| std::fs::read_to_string(p.join("dvc.lock")).unwrap();
+    assert_eq!(lock(k), lock(d));
+    assert!(lock(k).contains("after_good:") && !lock(k).contains("bad:"), "{}", lock(k));
+    for p in [k, d] {
+        assert!(p.join("good2.txt").is_file() && !p.join("after.txt").exists());
+    }
+    // Without it, the first failure stops the run: nothing after it starts.
+    let fresh = git_repo();
+    std::fs::write(fresh.path().join("dvc.yaml"), KEEP_GOING).unwrap();
+    assert_eq!(kiln_in(fresh.path(), &["init", "-q"]).0, 0);
+    assert_ne!(kiln_in(fresh.path(), &["repro"]).0, 0);
+    assert!(!fresh.path().join("good.txt").exists() && !fresh.path().join("dvc.lock").exists());
+}
