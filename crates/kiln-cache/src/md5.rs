@@ -189,61 +189,50 @@ mod x86 {
     /// One md5 step in assembly. In each, the instructions on `b` (the word the previous step
     /// wrote) come last and are as few as the function allows; the rest runs ahead of it.
     /// Baseline x86-64 only (no BMI), so no feature check is needed.
+    #[rustfmt::skip]
     macro_rules! step {
         // F = (b & c) | (!b & d), as d ^ (b & (c ^ d)).
         (F, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr) => {
-            // SAFETY: registers only, as declared; no memory, no stack.
-            unsafe {
-                std::arch::asm!(
-                    "mov {t:e}, {c:e}", "xor {t:e}, {d:e}", "add {a:e}, {w:e}",
-                    "and {t:e}, {b:e}", "xor {t:e}, {d:e}", "add {a:e}, {t:e}",
-                    "rol {a:e}, {s}", "add {a:e}, {b:e}",
-                    a = inout(reg) $a, b = in(reg) $b, c = in(reg) $c, d = in(reg) $d, w = in(reg) $w,
-                    t = out(reg) _, s = const $s, options(pure, nomem, nostack),
-                )
-            }
+            x86::asm_step!($s, $a, $b, $c, $d, $w,
+                "mov {t:e}, {c:e}", "xor {t:e}, {d:e}", "add {a:e}, {w:e}",
+                "and {t:e}, {b:e}", "xor {t:e}, {d:e}", "add {a:e}, {t:e}")
         };
         // G = (b & d) | (c & !d): the halves have no bit in common, so they are added one at a
         // time and only `b & d` waits for b.
         (G, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr) => {
-            // SAFETY: as above.
-            unsafe {
-                std::arch::asm!(
-                    "mov {t:e}, {d:e}", "not {t:e}", "and {t:e}, {c:e}", "add {a:e}, {w:e}",
-                    "add {a:e}, {t:e}", "mov {t:e}, {d:e}", "and {t:e}, {b:e}", "add {a:e}, {t:e}",
-                    "rol {a:e}, {s}", "add {a:e}, {b:e}",
-                    a = inout(reg) $a, b = in(reg) $b, c = in(reg) $c, d = in(reg) $d, w = in(reg) $w,
-                    t = out(reg) _, s = const $s, options(pure, nomem, nostack),
-                )
-            }
+            x86::asm_step!($s, $a, $b, $c, $d, $w,
+                "mov {t:e}, {d:e}", "not {t:e}", "and {t:e}, {c:e}", "add {a:e}, {w:e}", "add {a:e}, {t:e}",
+                "mov {t:e}, {d:e}", "and {t:e}, {b:e}", "add {a:e}, {t:e}")
         };
         // H = b ^ c ^ d, with c ^ d first.
         (H, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr) => {
-            // SAFETY: as above.
-            unsafe {
-                std::arch::asm!(
-                    "mov {t:e}, {c:e}", "xor {t:e}, {d:e}", "add {a:e}, {w:e}",
-                    "xor {t:e}, {b:e}", "add {a:e}, {t:e}", "rol {a:e}, {s}", "add {a:e}, {b:e}",
-                    a = inout(reg) $a, b = in(reg) $b, c = in(reg) $c, d = in(reg) $d, w = in(reg) $w,
-                    t = out(reg) _, s = const $s, options(pure, nomem, nostack),
-                )
-            }
+            x86::asm_step!($s, $a, $b, $c, $d, $w,
+                "mov {t:e}, {c:e}", "xor {t:e}, {d:e}", "add {a:e}, {w:e}",
+                "xor {t:e}, {b:e}", "add {a:e}, {t:e}")
         };
         // I = c ^ (b | !d), with !d first.
         (I, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr) => {
-            // SAFETY: as above.
+            x86::asm_step!($s, $a, $b, $c, $d, $w,
+                "mov {t:e}, {d:e}", "not {t:e}", "add {a:e}, {w:e}",
+                "or {t:e}, {b:e}", "xor {t:e}, {c:e}", "add {a:e}, {t:e}")
+        };
+    }
+
+    /// A step's function (`$f`: instructions leaving `a + f(b, c, d) + m[g] + K[i]` in `a`,
+    /// with `t` to spare), then the rotation and the add of `b` that every step ends with.
+    macro_rules! asm_step {
+        ($s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr, $($f:literal),+) => {
+            // SAFETY: registers only, as declared; no memory, no stack.
             unsafe {
                 std::arch::asm!(
-                    "mov {t:e}, {d:e}", "not {t:e}", "add {a:e}, {w:e}",
-                    "or {t:e}, {b:e}", "xor {t:e}, {c:e}", "add {a:e}, {t:e}",
-                    "rol {a:e}, {s}", "add {a:e}, {b:e}",
+                    $($f,)+ "rol {a:e}, {s}", "add {a:e}, {b:e}",
                     a = inout(reg) $a, b = in(reg) $b, c = in(reg) $c, d = in(reg) $d, w = in(reg) $w,
                     t = out(reg) _, s = const $s, options(pure, nomem, nostack),
                 )
             }
         };
     }
-    pub(super) use step;
+    pub(super) use {asm_step, step};
 }
 
 /// RFC 1321's table: `K[i]` is the integer part of `abs(sin(i + 1)) * 2^32`.
