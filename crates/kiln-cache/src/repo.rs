@@ -594,7 +594,8 @@ impl Repo {
     }
 
     /// `dvc gc --workspace`: the cache objects (DVC 3 layout) no `.dvc` file or `dvc.lock`
-    /// of the workspace uses, and left-over temp files. Removes them unless `dry`; returns them.
+    /// of the workspace uses, and left-over temp files. Removes them unless `dry` (and then
+    /// also forgets the state's records of paths that are gone); returns them.
     ///
     /// # Errors
     /// The cache cannot be read or an object removed.
@@ -615,6 +616,8 @@ impl Repo {
             for p in &unused {
                 std::fs::remove_file(p).map_err(|source| CacheError::Io { path: p.clone(), source })?;
             }
+            self.state.prune_missing();
+            self.state.save()?;
         }
         Ok(unused)
     }

@@ -485,6 +485,33 @@ impl State {
         }
     }
 
+    /// Forgets the records (files, directories, directory names) of paths that no longer
+    /// exist, and returns how many. The keys are absolute paths, so records of data that was
+    /// deleted or moved (or of a copy of the project) otherwise stay for good; `gc` calls this.
+    pub fn prune_missing(&self) -> usize {
+        let gone = |k: &str| std::fs::symlink_metadata(k).is_err();
+        let mut pruned = 0;
+        if let Ok(mut files) = self.files().lock() {
+            let before = files.len();
+            files.retain(|k, _| !gone(k));
+            pruned += before - files.len();
+        }
+        if let Ok(mut dirs) = self.dirs.lock() {
+            let before = dirs.len();
+            dirs.retain(|k, _| !gone(k));
+            pruned += before - dirs.len();
+        }
+        if let Ok(mut listings) = self.listings.lock() {
+            let before = listings.len();
+            listings.retain(|k, _| !gone(k));
+            pruned += before - listings.len();
+        }
+        if pruned > 0 {
+            self.mark_dirty();
+        }
+        pruned
+    }
+
     /// Writes the state if it changed (temp file + rename).
     ///
     /// # Errors
@@ -561,6 +588,34 @@ mod tests {
         // An mtime well in the past, so the stamp is not racy.
         let t = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
         std::fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn prune_forgets_what_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = dir.path().join("state");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        old(&a);
+        old(&b);
+        let s = State::load(&st);
+        for p in [&a, &b] {
+            s.md5(p).unwrap();
+        }
+        let rec = DirRec { fingerprint: [1; 16], md5: format!("{}.dir", "2".repeat(32)), size: 1, nfiles: 1 };
+        s.record_dir(&dir.path().join("gone-dir"), rec.clone());
+        s.record_dir(dir.path(), rec);
+        s.save().unwrap();
+        std::fs::remove_file(&b).unwrap();
+        let s = State::load(&st);
+        assert_eq!(s.prune_missing(), 2, "b's record and the missing directory's");
+        s.save().unwrap();
+        let s = State::load(&st);
+        assert!(s.get(&a).is_some());
+        assert!(s.dir(dir.path(), &[1; 16]).is_some());
+        assert!(s.dir(&dir.path().join("gone-dir"), &[1; 16]).is_none());
+        assert_eq!(s.prune_missing(), 0);
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub fn gc(args: &GcArgs, out: Output) -> anyhow::Result<()> {
         for p in &unused {
             writeln!(stdout, "{}", p.display())?;
         }
+        if !args.dry {
+            // Nothing to remove from the cache; the state still forgets what is gone.
+            repo.gc(false)?;
+        }
         if !out.quiet && unused.is_empty() {
             writeln!(stdout, "No unused cache to remove.")?;
         }
