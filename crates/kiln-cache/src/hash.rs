@@ -300,7 +300,9 @@ fn walk_stamped_in(
         .map_err(io)?;
     // Taken before the names are read: a change while they are shows next time.
     let stamp = crate::state::DirStamp::of_stat(&rustix::fs::fstat(&fd).map_err(io)?, now_ns);
-    if let Some(names) = listings.and_then(|l| l.listing(dir, &stamp)) {
+    // Names are single path components; a state that says otherwise is not trusted.
+    let plain = |names: &[u8]| listed(names).all(|(_, n)| !n.contains(&b'/') && n != b"." && n != b"..");
+    if let Some(names) = listings.and_then(|l| l.listing(dir, &stamp)).filter(|n| plain(n)) {
         match stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns) {
             Ok(walked) => return finish_walk(walked, now_ns, listings),
             // A remembered name that is gone (the clock or the filesystem misled the stamp):

@@ -764,6 +764,9 @@ mod tests {
         let repo = Repo::find(dir.path()).unwrap();
         repo.state.record_listing(&sub, &sub_stamp(), b"oghost.txt\0ob.txt\0"[..].into());
         assert!(repo.status().unwrap().is_empty());
+        // A name that is a path (climbing out of the directory) is not trusted either.
+        repo.state.record_listing(&sub, &sub_stamp(), b"o../a.txt\0ob.txt\0"[..].into());
+        assert!(repo.status().unwrap().is_empty());
 
         // Removed (a file the remembered names still list, mtime put back): seen as well.
         std::fs::remove_file(data.join("a.txt")).unwrap();

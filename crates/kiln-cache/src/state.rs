@@ -291,7 +291,7 @@ fn load_head(path: &Path) -> Option<(Dirs, Complete, Listings, Rest)> {
         // The current format says how long its head is: read exactly the rest of it. An older
         // one is read whole.
         let head_end = data.strip_prefix(MAGIC).and_then(|rest| {
-            Some(MAGIC.len() + 8 + usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?)
+            usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?.checked_add(MAGIC.len() + 8)
         });
         match head_end {
             Some(end) if end > data.len() => {
