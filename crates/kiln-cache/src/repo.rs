@@ -593,13 +593,12 @@ impl Repo {
         Ok(used)
     }
 
-    /// `dvc gc --workspace`: the cache objects (DVC 3 layout) no `.dvc` file or `dvc.lock`
-    /// of the workspace uses, and left-over temp files. Removes them unless `dry` (and then
-    /// also forgets the state's records of paths that are gone); returns them.
+    /// `dvc gc --workspace`, first half: the cache objects (DVC 3 layout) no `.dvc` file or
+    /// `dvc.lock` of the workspace uses, and left-over temp files.
     ///
     /// # Errors
-    /// The cache cannot be read or an object removed.
-    pub fn gc(&self, dry: bool) -> Result<Vec<PathBuf>, CacheError> {
+    /// The cache cannot be read.
+    pub fn unused_objects(&self) -> Result<Vec<PathBuf>, CacheError> {
         let used = self.used_objects()?;
         let base = self.cache.root.join("files").join("md5");
         let mut unused = Vec::new();
@@ -612,14 +611,21 @@ impl Repo {
                 }
             }
         }
-        if !dry {
-            for p in &unused {
-                std::fs::remove_file(p).map_err(|source| CacheError::Io { path: p.clone(), source })?;
-            }
-            self.state.prune_missing();
-            self.state.save()?;
-        }
         Ok(unused)
+    }
+
+    /// `dvc gc --workspace`, second half: removes `unused` (from [`Repo::unused_objects`]) and
+    /// forgets the state's records of paths that are gone (its keys are absolute paths, so
+    /// records of deleted data would otherwise stay for good).
+    ///
+    /// # Errors
+    /// An object cannot be removed or the state written.
+    pub fn remove_objects(&self, unused: &[PathBuf]) -> Result<(), CacheError> {
+        for p in unused {
+            std::fs::remove_file(p).map_err(|source| CacheError::Io { path: p.clone(), source })?;
+        }
+        self.state.prune_missing();
+        self.state.save()
     }
 
     /// Makes `path` the data `want` names, from the cache (verified), whatever is there now.

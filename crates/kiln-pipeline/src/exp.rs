@@ -156,8 +156,17 @@ fn range_values(args: &str) -> Result<Vec<String>, String> {
 /// The value as it is written into a YAML file: the YAML reading of `raw`, rendered in block
 /// style's scalar form (strings quoted only where YAML needs it).
 fn yaml_text(raw: &str) -> Result<String, PipelineError> {
-    let v = from_yaml(raw).map_err(|e| invalid(raw, format!("not a YAML value: {e}")))?;
-    Ok(v.yaml_flow())
+    Ok(override_value(raw)?.yaml_flow())
+}
+
+/// An override's value, typed as DVC's Hydra types it (its YAML reading), whatever the file.
+fn override_value(raw: &str) -> Result<Value, PipelineError> {
+    from_yaml(raw).map_err(|e| invalid(raw, format!("not a YAML value: {e}")))
+}
+
+/// `-S` of a key the params file does not have (DVC needs `+key` for that).
+fn no_such_param(key: &str) -> PipelineError {
+    invalid(key, "no such param to set (kiln, like DVC, only changes existing params)")
 }
 
 /// Sets `key` (dotted) to `value` in a block-style YAML document, changing only that value's
@@ -213,7 +222,7 @@ pub fn set_yaml(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
         out.push_str(line);
     }
     if !done {
-        return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
+        return Err(no_such_param(key));
     }
     Ok(out)
 }
@@ -226,16 +235,11 @@ pub fn set_yaml(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
 /// The text is not JSON, or the key is missing (as in DVC, `-S` changes existing params).
 pub fn set_json(text: &str, key: &str, value: &str) -> Result<String, PipelineError> {
     let mut doc: Value = serde_json::from_str(text).map_err(|e| invalid(key, format!("not JSON: {e}")))?;
-    let new = from_yaml(value).map_err(|e| invalid(value, format!("not a YAML value: {e}")))?;
+    let new = override_value(value)?;
     let mut at = &mut doc;
     for part in key.split('.') {
-        let Value::Map(entries) = at else {
-            return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
-        };
-        let Some((_, v)) = entries.iter_mut().find(|(k, _)| k == part) else {
-            return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
-        };
-        at = v;
+        let Value::Map(entries) = at else { return Err(no_such_param(key)) };
+        at = entries.iter_mut().find(|(k, _)| k == part).map(|(_, v)| v).ok_or_else(|| no_such_param(key))?;
     }
     *at = new;
     Ok(doc.python_json())
@@ -253,7 +257,7 @@ pub fn set_json(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
 /// has no null).
 pub fn set_toml(text: &str, key: &str, value: &str) -> Result<String, PipelineError> {
     let want: Vec<String> = key.split('.').map(str::to_owned).collect();
-    let new = from_yaml(value).map_err(|e| invalid(value, format!("not a YAML value: {e}")))?;
+    let new = override_value(value)?;
     let mut table: Option<Vec<String>> = Some(Vec::new());
     let mut out = String::with_capacity(text.len() + value.len());
     let mut done = false;
@@ -308,7 +312,7 @@ pub fn set_toml(text: &str, key: &str, value: &str) -> Result<String, PipelineEr
         done = true;
     }
     if !done {
-        return Err(invalid(key, "no such param to set (kiln, like DVC, only changes existing params)"));
+        return Err(no_such_param(key));
     }
     Ok(out)
 }

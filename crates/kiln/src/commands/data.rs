@@ -59,7 +59,7 @@ pub struct GcArgs {
 
 pub fn gc(args: &GcArgs, out: Output) -> anyhow::Result<()> {
     let repo = Repo::find(std::path::Path::new("."))?;
-    let unused = repo.gc(true)?;
+    let unused = repo.unused_objects()?;
     let mut stdout = std::io::stdout().lock();
     if args.dry || unused.is_empty() {
         for p in &unused {
@@ -67,7 +67,7 @@ pub fn gc(args: &GcArgs, out: Output) -> anyhow::Result<()> {
         }
         if !args.dry {
             // Nothing to remove from the cache; the state still forgets what is gone.
-            repo.gc(false)?;
+            repo.remove_objects(&[])?;
         }
         if !out.quiet && unused.is_empty() {
             writeln!(stdout, "No unused cache to remove.")?;
@@ -90,9 +90,9 @@ pub fn gc(args: &GcArgs, out: Output) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let removed = repo.gc(false)?;
+    repo.remove_objects(&unused)?;
     if !out.quiet {
-        writeln!(stdout, "Removed {} objects from the cache.", removed.len())?;
+        writeln!(stdout, "Removed {} objects from the cache.", unused.len())?;
     }
     Ok(())
 }

@@ -378,13 +378,17 @@ fn twin_params_projects(file: &str, content: &str) -> Vec<tempfile::TempDir> {
     twins
 }
 
-/// `kiln exp run` and `dvc exp run` with the same `-S` overrides of `file`: the same params
-/// file and lock; a key that is not there is refused and nothing is written.
+/// `kiln exp run` and `dvc exp run` with the same `-S file:key=value` overrides (`sets`:
+/// `key=value`): the same params file and lock; a key that is not there is refused and nothing
+/// is written.
 fn set_params_like_dvc(dvc_bin: &Path, file: &str, content: &str, sets: &[&str]) -> String {
     let twins = twin_params_projects(file, content);
     let (kiln_dir, dvc_dir) = (twins[0].path(), twins[1].path());
+    let sets: Vec<String> = sets.iter().map(|kv| format!("{file}:{kv}")).collect();
     let mut args = vec!["exp", "run", "-n", "set-params"];
-    args.extend(sets);
+    for kv in &sets {
+        args.extend(["-S", kv.as_str()]);
+    }
     ok(kiln_dir, &args);
     let (code, out, err) = dvc(dvc_bin, dvc_dir, &args);
     assert_eq!(code, 0, "dvc {args:?}:\n{out}{err}");
@@ -406,14 +410,7 @@ fn set_params_in_a_json_file_like_dvc() {
     let Some(dvc_bin) = dvc_bin() else { return };
     // Indented, with a non-ASCII string: DVC writes it back on one line, ASCII only.
     let content = "{\n  \"train\": {\"alpha\": 1.0, \"name\": \"na\u{ef}ve\", \"words\": [\"the\", \"a\"]},\n  \"split\": {\"test_prop\": 0.25, \"seed\": 1}\n}\n";
-    let sets = [
-        "-S",
-        "params.json:train.alpha=2.5",
-        "-S",
-        "params.json:split.test_prop=1e-05",
-        "-S",
-        "params.json:split.seed=7",
-    ];
+    let sets = ["train.alpha=2.5", "split.test_prop=1e-05", "split.seed=7"];
     let written = set_params_like_dvc(&dvc_bin, "params.json", content, &sets);
     assert!(written.contains("\"alpha\": 2.5"), "{written}");
 }
@@ -423,16 +420,7 @@ fn set_params_in_a_json_file_like_dvc() {
 fn set_params_in_a_toml_file_like_dvc() {
     let Some(dvc_bin) = dvc_bin() else { return };
     let content = "# training\n[train]\nalpha = 1.0   # smoothing\nname = 'nb'\nwords = [\"the\", \"a\"]\n\n[split]\ntest_prop = 0.25\nseed = 1\n";
-    let sets = [
-        "-S",
-        "params.toml:train.alpha=2.5",
-        "-S",
-        "params.toml:split.test_prop=1e-05",
-        "-S",
-        "params.toml:train.name=svm",
-        "-S",
-        "params.toml:train.words=[x,y]",
-    ];
+    let sets = ["train.alpha=2.5", "split.test_prop=1e-05", "train.name=svm", "train.words=[x,y]"];
     let written = set_params_like_dvc(&dvc_bin, "params.toml", content, &sets);
     assert!(written.contains("alpha = 2.5   # smoothing\nname = 'svm'"), "{written}");
 }
