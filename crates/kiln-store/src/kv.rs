@@ -37,7 +37,7 @@ impl KvTable {
     /// pairs in one query.
     pub(crate) fn of_owners_sql(self, n: usize) -> String {
         let Self { table, owner, key, value } = self;
-        let marks = vec!["?"; n].join(", ");
+        let marks = crate::marks(n);
         format!("SELECT {owner}, {key}, {value} FROM {table} WHERE {owner} IN ({marks}) ORDER BY {owner}, {key}")
     }
 }
@@ -126,7 +126,7 @@ impl KvTable {
                 binds.push(crate::search::Bind::Str(kv.key.clone()));
                 binds.push(crate::search::Bind::Str(kv.value.clone()));
             }
-            script.push(&Dialect::Sqlite.kv_insert(self, chunk.len(), OnConflict::Overwrite).0, binds);
+            script.push(Dialect::Sqlite.kv_insert(self, chunk.len(), OnConflict::Overwrite).0, binds);
         }
     }
 
@@ -156,7 +156,7 @@ impl KvTable {
         self.insert(tx, dialect, owner, &refs, OnConflict::Ignore).await?;
         let mut stored: HashMap<String, String> = HashMap::new();
         for chunk in items.chunks(CHUNK) {
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = crate::marks(chunk.len());
             let sql = format!(
                 "SELECT {}, {} FROM {} WHERE {} = ? AND {} IN ({marks})",
                 self.key, self.value, self.table, self.owner, self.key

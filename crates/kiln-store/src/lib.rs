@@ -196,8 +196,8 @@ struct Script {
 
 impl Script {
     /// Appends a statement with `?` placeholders and their values, in order.
-    fn push(&mut self, statement: &str, binds: impl IntoIterator<Item = search::Bind>) {
-        self.statements.push((statement.to_owned(), binds.into_iter().collect()));
+    fn push(&mut self, statement: impl Into<String>, binds: impl IntoIterator<Item = search::Bind>) {
+        self.statements.push((statement.into(), binds.into_iter().collect()));
     }
 }
 
@@ -247,15 +247,13 @@ impl SqlStore {
             // A local file does not drop connections: skip the pool's ping before each acquire
             // (a round trip to the connection's worker thread, on every request).
             opts = opts.test_before_acquire(false);
-            // WAL lets readers run beside the writer; the busy timeout makes concurrent writers
-            // wait for the lock instead of failing with "database is locked".
+            // WAL lets readers run beside the writer.
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query(CASE_SENSITIVE_LIKE).execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    for pragma in SQLITE_PRAGMAS {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
                     Ok(())
                 })
             });
@@ -471,7 +469,7 @@ impl SqlStore {
         let ids: Vec<i64> = items.iter().filter_map(|e| e.experiment_id.parse().ok()).collect();
         let mut tags: std::collections::HashMap<i64, Vec<KeyValue>> = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = crate::marks(chunk.len());
             let sql = format!(
                 "SELECT experiment_id, tag_key, tag_value FROM experiment_tags WHERE experiment_id IN ({marks}) ORDER BY experiment_id, tag_key"
             );
@@ -673,7 +671,7 @@ impl SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
-            .ok_or_else(|| MlflowError::not_found(format!("Run with id={run_id} not found")))?;
+            .ok_or_else(|| run_not_found(run_id))?;
         Self::run_info_from_row(&r)
     }
 
@@ -875,20 +873,14 @@ impl SqlStore {
             // A whole batch (MLflow's limit: 1,000 points) is one statement: 7,000 values, under
             // SQLite's 32,766.
             for chunk in metrics.chunks(1000) {
-                script.push(&insert_metrics_sql(chunk.len()), chunk.iter().flat_map(|m| history_binds(run_id, m)));
+                script.push(insert_metrics_sql(chunk.len()), chunk.iter().flat_map(|m| history_binds(run_id, m)));
             }
             if !latest.is_empty() {
-                script.push(&upsert_latest_sql(latest.len()), latest.iter().flat_map(|m| metric_binds(run_id, m)));
+                script.push(upsert_latest_sql(latest.len()), latest.iter().flat_map(|m| metric_binds(run_id, m)));
             }
             return sqlite.writer.write(Some(run_id), script.statements).await;
         }
-        let info = self.run_info(run_id).await?;
-        if info.lifecycle_stage != "active" {
-            return Err(MlflowError::invalid(format!(
-                "The run {run_id} must be in the 'active' state. Current state is {}.",
-                info.lifecycle_stage
-            )));
-        }
+        require_active(run_id, &self.run_info(run_id).await?.lifecycle_stage)?;
         let mut tx = self.write_tx().await?;
         // Insert if absent, then compare: two requests logging the same param at once cannot
         // both insert (a duplicate key), and a different value is caught either way.
@@ -1070,7 +1062,7 @@ impl SqlStore {
             ViewType::DeletedOnly => "r.lifecycle_stage = 'deleted'",
             ViewType::All => "1 = 1",
         };
-        let marks = vec!["?"; ids.len()].join(", ");
+        let marks = crate::marks(ids.len());
         let sql = format!(
             "SELECT r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri \
              FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id{} \
@@ -1391,9 +1383,36 @@ fn connect_url(uri: &str) -> Result<(Dialect, String), StoreError> {
     }
 }
 
-/// Every SQLite connection's, sqlx's and the reader's alike: MLflow's LIKE is case-sensitive
-/// (ILIKE is the other one); SQLite's is not by default.
-const CASE_SENSITIVE_LIKE: &str = "PRAGMA case_sensitive_like = ON";
+/// `n` bind placeholders for an `IN (…)` or `VALUES (…)` list: `?, ?, ?`.
+pub(crate) fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// MLflow's answer for a run that does not exist.
+pub(crate) fn run_not_found(run_id: &str) -> MlflowError {
+    MlflowError::not_found(format!("Run with id={run_id} not found"))
+}
+
+/// MLflow's answer for a write to a run that is not active (deleted), given its stage.
+pub(crate) fn require_active(run_id: &str, lifecycle_stage: &str) -> Result<(), MlflowError> {
+    if lifecycle_stage == "active" {
+        return Ok(());
+    }
+    Err(MlflowError::invalid(format!(
+        "The run {run_id} must be in the 'active' state. Current state is {lifecycle_stage}."
+    )))
+}
+
+/// Every SQLite connection's settings, sqlx's, the reader's and the writer's alike: a busy
+/// timeout (concurrent writers wait for the lock instead of failing with "database is locked"),
+/// foreign keys, MLflow's case-sensitive LIKE (ILIKE is the other one; SQLite's LIKE is not by
+/// default), and WAL's usual `synchronous = NORMAL`.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA busy_timeout = 30000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA case_sensitive_like = ON",
+    "PRAGMA synchronous = NORMAL",
+];
 
 /// Runs per IN-list when a page's data is read (well under every backend's bind limit).
 const PAGE_CHUNK: usize = 500;
@@ -1405,7 +1424,7 @@ const RUN_DATA_KV: [(kv::KvTable, PairsOf); 2] = [(RUN_PARAMS, |d| &mut d.params
 /// The latest metrics of the runs in an IN-list of `n` (the columns of
 /// `SqlStore::metric_from_row`, then the run).
 fn latest_metrics_of_runs_sql(n: usize) -> String {
-    let marks = vec!["?"; n].join(", ");
+    let marks = crate::marks(n);
     format!(
         "SELECT metric_key, metric_value, is_nan, metric_timestamp, step, run_uuid FROM latest_metrics WHERE run_uuid IN ({marks}) ORDER BY run_uuid, metric_key"
     )
@@ -1416,7 +1435,7 @@ const IO_TABLES: [&str; 3] = ["run_model_outputs", "run_dataset_inputs", "run_mo
 
 /// Which runs of an IN-list of `n` have a row in `table`.
 fn runs_in_sql(table: &str, n: usize) -> String {
-    let marks = vec!["?"; n].join(", ");
+    let marks = crate::marks(n);
     format!("SELECT DISTINCT run_uuid FROM {table} WHERE run_uuid IN ({marks})")
 }
 

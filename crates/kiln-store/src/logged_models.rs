@@ -378,7 +378,7 @@ impl SqlStore {
         if ids.is_empty() {
             return Ok(Page { items: Vec::new(), next_page_token: None });
         }
-        let marks = vec!["?"; ids.len()].join(", ");
+        let marks = crate::marks(ids.len());
         let sql = format!(
             "SELECT {COLUMNS} FROM logged_models m WHERE m.experiment_id IN ({marks}) AND m.lifecycle_stage = 'active' AND ({}) \
              ORDER BY {} LIMIT ? OFFSET ?",

@@ -222,11 +222,6 @@ fn model_from_row(r: &AnyRow) -> Result<RegisteredModel, MlflowError> {
     })
 }
 
-/// `?, ?, …` for `n` values.
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// Rows per `IN (…)` list when filling in a page's tags, aliases and versions.
 const IN_CHUNK: usize = 500;
 
@@ -455,7 +450,7 @@ impl SqlStore {
         let mut aliases: HashMap<String, Vec<Alias>> = HashMap::new();
         let mut latest: HashMap<String, Vec<ModelVersion>> = HashMap::new();
         for chunk in names.chunks(IN_CHUNK) {
-            let m = marks(chunk.len());
+            let m = crate::marks(chunk.len());
             let sql = format!(
                 "SELECT name, tag_key, tag_value FROM registered_model_tags WHERE name IN ({m}) ORDER BY tag_key"
             );
@@ -503,7 +498,7 @@ impl SqlStore {
         let mut tags: HashMap<(String, String), Vec<KeyValue>> = HashMap::new();
         let mut aliases: HashMap<(String, String), Vec<String>> = HashMap::new();
         for chunk in names.chunks(IN_CHUNK) {
-            let m = marks(chunk.len());
+            let m = crate::marks(chunk.len());
             let sql = format!(
                 "SELECT name, version, tag_key, tag_value FROM model_version_tags WHERE name IN ({m}) ORDER BY tag_key"
             );

@@ -383,7 +383,7 @@ pub(crate) fn string_predicate(
         }
         (Op::In | Op::NotIn, Value::List(items)) => {
             binds.extend(items.iter().cloned().map(Bind::Str));
-            let marks = vec!["?"; items.len()].join(", ");
+            let marks = crate::marks(items.len());
             Ok(format!("{col} {} ({marks})", if op == Op::In { "IN" } else { "NOT IN" }))
         }
         _ => Err(invalid(format!("Invalid comparison for {what}: it takes =, !=, LIKE or ILIKE with a quoted string"))),
@@ -541,7 +541,7 @@ pub fn compile_experiment_filter(clauses: &[Clause]) -> Result<Sql, MlflowError>
                     }
                     (Op::In | Op::NotIn, Value::List(items)) => {
                         binds.extend(items.iter().map(|s| Bind::I64(id(s))));
-                        let marks = vec!["?"; items.len()].join(", ");
+                        let marks = crate::marks(items.len());
                         format!("e.experiment_id {} ({marks})", if c.op == Op::In { "IN" } else { "NOT IN" })
                     }
                     _ => return Err(invalid("experiment_id takes =, !=, IN or NOT IN with quoted ids".to_owned())),

@@ -55,9 +55,10 @@ impl Reader {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        for pragma in crate::SQLITE_PRAGMAS {
+            conn.execute_batch(pragma)?;
+        }
         conn.pragma_update(None, "query_only", true)?;
-        conn.execute_batch(crate::CASE_SENSITIVE_LIKE)?;
         Ok(conn)
     }
 
@@ -165,8 +166,7 @@ impl Reader {
                     let mut stmt = tx.prepare_cached(&table.of_owners_sql(chunk.len()))?;
                     let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
                     while let Some(r) = rows.next()? {
-                        let run: String = r.get(0)?;
-                        if let Some(d) = data.get_mut(&run) {
+                        if let Some(d) = data.get_mut(r.get_ref(0)?.as_str()?) {
                             into(d).push(KeyValue { key: r.get(1)?, value: r.get(2)? });
                         }
                     }
@@ -174,8 +174,7 @@ impl Reader {
                 let mut stmt = tx.prepare_cached(&crate::latest_metrics_of_runs_sql(chunk.len()))?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
                 while let Some(r) = rows.next()? {
-                    let run: String = r.get(5)?;
-                    if let Some(d) = data.get_mut(&run) {
+                    if let Some(d) = data.get_mut(r.get_ref(5)?.as_str()?) {
                         let value = if r.get::<_, i64>(2)? != 0 { f64::NAN } else { r.get(1)? };
                         d.metrics.push(Metric {
                             key: r.get(0)?,

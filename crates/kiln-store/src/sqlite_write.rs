@@ -50,10 +50,9 @@ impl Writer {
     pub(crate) fn start(path: &Path, lock: Arc<tokio::sync::Mutex<()>>) -> Result<Self, rusqlite::Error> {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        // The same settings as sqlx's connections (see `SqlStore::open`).
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
-        conn.execute_batch(crate::CASE_SENSITIVE_LIKE)?;
+        for pragma in crate::SQLITE_PRAGMAS {
+            conn.execute_batch(pragma)?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
@@ -131,15 +130,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<(), MlflowError> {
             .prepare_cached("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?1")
             .and_then(|mut s| s.query_row([run], |r| r.get(0)).optional())
             .map_err(|e| failed(&e))?;
-        match stage {
-            None => return Err(MlflowError::not_found(format!("Run with id={run} not found"))),
-            Some(s) if s != "active" => {
-                return Err(MlflowError::invalid(format!(
-                    "The run {run} must be in the 'active' state. Current state is {s}."
-                )));
-            }
-            Some(_) => {}
-        }
+        crate::require_active(run, &stage.ok_or_else(|| crate::run_not_found(run))?)?;
     }
     for (sql, binds) in &job.statements {
         let mut stmt = conn.prepare_cached(sql).map_err(|e| failed(&e))?;
