@@ -42,7 +42,7 @@ pub struct DirEntry {
     pub fresh: bool,
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -65,17 +65,20 @@ pub fn md5_bytes(data: &[u8]) -> String {
 pub fn md5_file(path: &Path) -> Result<(String, u64), CacheError> {
     let io = |source| CacheError::Io { path: path.to_owned(), source };
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let large = f.metadata().is_ok_and(|m| m.len() >= READ_AHEAD_MIN);
-    let (h, size) = if large { md5_read_ahead(f).map_err(io)? } else { md5_read(&mut f).map_err(io)? };
+    let len = f.metadata().map_err(io)?.len();
+    let (h, size) =
+        if len >= READ_AHEAD_MIN { md5_read_ahead(f).map_err(io)? } else { md5_read(&mut f, len).map_err(io)? };
     Ok((hex(&h.finalize()), size))
 }
 
 /// Files from this size on are read on a second thread while this one hashes.
 const READ_AHEAD_MIN: u64 = 16 << 20;
 
-fn md5_read(f: &mut std::fs::File) -> std::io::Result<(Md5, u64)> {
+/// `len`: the file's size when opened; a small file gets a small buffer (one byte more, so the
+/// second read sees the end) instead of a zeroed MiB each.
+fn md5_read(f: &mut std::fs::File, len: u64) -> std::io::Result<(Md5, u64)> {
     let mut h = Md5::new();
-    let mut buf = vec![0u8; BUF];
+    let mut buf = vec![0u8; usize::try_from(len).map_or(BUF, |n| (n + 1).clamp(4096, BUF))];
     let mut size = 0u64;
     loop {
         let n = f.read(&mut buf)?;
@@ -303,16 +306,19 @@ fn walk_stamped_in(
     // Names are single path components; a state that says otherwise is not trusted.
     let plain = |names: &[u8]| listed(names).all(|(_, n)| !n.contains(&b'/') && n != b"." && n != b"..");
     if let Some(names) = listings.and_then(|l| l.listing(dir, &stamp)).filter(|n| plain(n)) {
-        match stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns) {
-            Ok(walked) => return finish_walk(walked, now_ns, listings),
-            // A remembered name that is gone (the clock or the filesystem misled the stamp):
-            // read the names afresh.
-            Err(CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        let walked = stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns)
+            .and_then(|walked| finish_walk(walked, now_ns, listings));
+        match walked {
+            Ok(files) => return Ok(files),
+            // A remembered name that is gone, or no longer a directory (the clock or the
+            // filesystem misled the stamp): read the names afresh.
+            Err(CacheError::Io { source, .. })
+                if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
             Err(e) => return Err(e),
         }
     }
-    let names = read_names(dir, &fd)?;
-    let walked = stamp_entries(dir, prefix, fd.as_fd(), listed(&names), now_ns)?;
+    let (names, d) = read_names(dir, fd)?;
+    let walked = stamp_entries(dir, prefix, d.fd().map_err(io)?, listed(&names), now_ns)?;
     if let Some(l) = listings
         && !stamp.racy
     {
@@ -321,11 +327,12 @@ fn walk_stamped_in(
     finish_walk(walked, now_ns, listings)
 }
 
-/// A directory's names in [`LISTED_DIR`]'s form, from `getdents`.
-fn read_names(dir: &Path, fd: &rustix::fd::OwnedFd) -> Result<Vec<u8>, CacheError> {
+/// A directory's names in [`LISTED_DIR`]'s form, from `getdents`, and the directory (its
+/// descriptor, for the `stat`s that follow).
+fn read_names(dir: &Path, fd: rustix::fd::OwnedFd) -> Result<(Vec<u8>, rustix::fs::Dir), CacheError> {
     use rustix::fs::{Dir, FileType};
     let io = |e: rustix::io::Errno| CacheError::Io { path: dir.to_owned(), source: e.into() };
-    let mut d = Dir::read_from(fd).map_err(io)?;
+    let mut d = Dir::new(fd).map_err(io)?;
     let mut names = Vec::new();
     while let Some(e) = d.read() {
         let e = e.map_err(io)?;
@@ -337,7 +344,7 @@ fn read_names(dir: &Path, fd: &rustix::fd::OwnedFd) -> Result<Vec<u8>, CacheErro
         names.extend_from_slice(bytes);
         names.push(0);
     }
-    Ok(names)
+    Ok((names, d))
 }
 
 /// A directory's files (stamped, relative to `fd`) and its subdirectories, from its names.
@@ -439,8 +446,8 @@ pub fn dir_info(entries: &[DirEntry]) -> (HashInfo, String) {
 /// user time on 10,000 files.
 #[must_use]
 pub fn stamps_fingerprint(files: &[(String, crate::state::Stamp)]) -> [u8; 16] {
-    // Fed in 64 KiB pieces (whole pieces keep BLAKE3's many-chunk SIMD path): one buffer of
-    // every path was 600 KB of fresh pages on 10,000 files.
+    // Fed in pieces of about 64 KiB (large enough for BLAKE3's many-chunk SIMD path): one
+    // buffer of every path was 600 KB of fresh pages on 10,000 files.
     const PIECE: usize = 64 << 10;
     let mut h = blake3::Hasher::new();
     let mut buf = Vec::with_capacity(PIECE + 1024);
@@ -451,8 +458,8 @@ pub fn stamps_fingerprint(files: &[(String, crate::state::Stamp)]) -> [u8; 16] {
         buf.extend_from_slice(&s.mtime_ns.to_le_bytes());
         buf.extend_from_slice(&s.size.to_le_bytes());
         if buf.len() >= PIECE {
-            h.update(&buf[..PIECE]);
-            buf.drain(..PIECE);
+            h.update(&buf);
+            buf.clear();
         }
     }
     h.update(&buf);

@@ -120,7 +120,10 @@ impl DirStamp {
     pub fn of_stat(st: &rustix::fs::Stat, now_ns: i64) -> Self {
         let file = Stamp::of_stat(st, now_ns);
         let ctime_ns = (st.st_ctime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_ctime_nsec as i64);
-        Self { ino: file.ino, mtime_ns: file.mtime_ns, ctime_ns, racy: file.racy }
+        // A recent ctime is racy too: an mtime set back (`touch -d`, `rsync -t`) looks old while
+        // a change in the same ctime tick would not show.
+        let racy = file.racy || ctime_ns > now_ns.saturating_sub(RACY_NS);
+        Self { ino: file.ino, mtime_ns: file.mtime_ns, ctime_ns, racy }
     }
 
     fn same(&self, other: &Self) -> bool {
@@ -563,7 +566,17 @@ impl State {
         }
         let head = (out.len() - MAGIC.len() - 8) as u64;
         out[MAGIC.len()..MAGIC.len() + 8].copy_from_slice(&head.to_le_bytes());
-        if let Ok(files) = self.files().lock() {
+        // File records never looked at are written back as they were read (the section is the
+        // same in every format since 2): a `status` that only adds a head record does not read
+        // and decode them.
+        let unread =
+            if self.files.get().is_none() { self.raw_files.lock().ok().and_then(|mut r| r.take()) } else { None };
+        if let Some(rest) = unread {
+            // Unreadable ones (an empty read) become no records; damaged ones stay as unusable
+            // as they were (a load decodes them to nothing).
+            let bytes = rest.bytes();
+            out.extend_from_slice(if bytes.is_empty() { &[0; 8] } else { &bytes });
+        } else if let Ok(files) = self.files().lock() {
             out.extend_from_slice(&(files.len() as u64).to_le_bytes());
             for (k, e) in files.iter() {
                 put_str(&mut out, k);
@@ -651,6 +664,12 @@ mod tests {
         s.save().unwrap();
         let s = State::load(&st);
         assert_eq!(s.dir(&long(999), &[3; 16]).unwrap().size, 1);
+        // Saved with its file records never looked at: they are written back as they were.
+        s.record_dir(&a, DirRec { fingerprint: [4; 16], md5: format!("{}.dir", "5".repeat(32)), size: 2, nfiles: 2 });
+        s.save().unwrap();
+        let s = State::load(&st);
+        assert_eq!(s.dir(&a, &[4; 16]).unwrap().size, 2);
+        assert_eq!(s.lookup(&long(1_999), &stamp), Some(md5.clone()));
         assert_eq!(s.get(&a).unwrap().0, md5);
         // Cut short in the file records: those are not trusted, the head is.
         let bytes = std::fs::read(&st).unwrap();

@@ -35,7 +35,7 @@ enum Backend {
 
 /// Hex of an md5 state, lowercase.
 fn hex(h: Md5) -> String {
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    kiln_cache::hash::hex(&h.finalize())
 }
 
 /// The md5 a named object's bytes must have (`.dir` listings hash without the suffix).
